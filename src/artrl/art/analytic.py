@@ -1,0 +1,198 @@
+"""The analytic ART schedule and the expected ART cost of a schedule.
+
+* :func:`analytic_schedule` is the exact optimum of the ART objective (Eq. 9) when |Q| along a
+  path depends on ψ alone (paper.md §1.4 remark): θ* = c · q(ψ)^{-1/2} with q(ψ) = E|Q(x(ψ), ψ)|
+  estimated from PF-ODE rollouts. Writing u(ψ) = ∫_0^ψ √q, the clock is u(ψ(t)) = u(T) t / T.
+  The paper does not have this method; it costs a few hundred rollouts instead of an RL run.
+* :func:`art_cost` is the expected ART cost E Σ_k |Q(x_k, ψ_k)| θ_k² Δt of a schedule along its
+  own Euler rollouts (the discretised objective of Eq. 9 without the multiplier term).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from artrl.art.dynamics import batch_norm, drift_and_q, euler_step
+
+if TYPE_CHECKING:
+    from artrl.solvers import Denoiser
+
+__all__ = ["analytic_schedule", "art_cost", "q_profile", "psi_grid_from_q"]
+
+
+def q_profile(
+    D: Denoiser,
+    sigmas: np.ndarray,
+    prior: Callable[[int, torch.Generator], Tensor],
+    n: int,
+    *,
+    T: float,
+    labels: Callable[[int, torch.Generator], Tensor] | None = None,
+    seed: int = 0,
+    batch: int = 4096,
+    jvp_mode: str = "auto",
+) -> np.ndarray:
+    """E|Q(x, ψ)| at ψ_j = T − σ_j along Heun PF-ODE trajectories over the fine grid ``sigmas``.
+
+    The path x(ψ) does not depend on the clock θ (paper.md §1.4), so one set of accurate
+    rollouts serves every schedule. Returns an array shaped like ``sigmas``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    total = np.zeros(len(sigmas))
+    done = 0
+    while done < n:
+        b = min(batch, n - done)
+        x = prior(b, gen).double()
+        lab = labels(b, gen) if labels is not None else None
+        for j, s in enumerate(sigmas):
+            psi = torch.full((b,), T - float(s), dtype=torch.float64, device=x.device)
+            F, Q = drift_and_q(D, x, psi, T, lab, mode=jvp_mode)
+            total[j] += float(batch_norm(Q).sum())
+            if j + 1 < len(sigmas):  # Heun step in ψ (dψ = σ_j − σ_{j+1}); Euler into σ = 0
+                h = float(s - sigmas[j + 1])
+                x_e = x + h * F
+                if sigmas[j + 1] > 0:
+                    psi_n = torch.full_like(psi, T - float(sigmas[j + 1]))
+                    F2, _ = drift_and_q(D, x_e, psi_n, T, lab, mode=jvp_mode)
+                    x = x + 0.5 * h * (F + F2)
+                else:
+                    x = x_e
+        done += b
+    return total / n
+
+
+def psi_grid_from_q(psi_fine: np.ndarray, q: np.ndarray, K: int, T: float) -> np.ndarray:
+    """θ* ∝ q^{-1/2}: ψ_k = u^{-1}(u(T)·k/K) with u(ψ) = ∫_0^ψ √q (trapezoid on the fine grid)."""
+    order = np.argsort(psi_fine)
+    p, sq = np.asarray(psi_fine)[order], np.sqrt(np.maximum(np.asarray(q)[order], 1e-300))
+    u = np.concatenate([[0.0], np.cumsum(0.5 * (sq[1:] + sq[:-1]) * np.diff(p))])
+    psi = np.interp(np.linspace(0.0, u[-1], K + 1), u, p)
+    psi[0], psi[-1] = 0.0, T
+    return psi
+
+
+def analytic_schedule(
+    D: Denoiser,
+    K: int,
+    T: float,
+    prior: Callable[[int, torch.Generator], Tensor],
+    *,
+    fine_sigmas: np.ndarray,
+    n: int = 4096,
+    labels=None,
+    seed: int = 0,
+    jvp_mode: str = "auto",
+) -> tuple[np.ndarray, dict]:
+    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2}, and diagnostics."""
+    fine = np.asarray(fine_sigmas, dtype=np.float64)
+    if fine[0] != T or fine[-1] != 0.0:
+        raise ValueError("analytic_schedule: the fine grid must run from σ_max = T down to 0")
+    q = q_profile(D, fine, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+    psi = psi_grid_from_q(T - fine, q, K, T)
+    return psi, {"fine_sigmas": fine.tolist(), "q": q.tolist(), "rollouts": n}
+
+
+@torch.no_grad()
+def art_cost(
+    D: Denoiser,
+    sigmas: np.ndarray,
+    prior: Callable[[int, torch.Generator], Tensor],
+    n: int,
+    *,
+    labels=None,
+    seed: int = 0,
+    batch: int = 100_000,
+    jvp_mode: str = "auto",
+) -> float:
+    """E Σ_k |Q(x_k, ψ_k)| θ_k² Δt along the schedule's own Euler rollouts (uniform t-grid)."""
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    T, K = float(sigmas[0]), len(sigmas) - 1
+    dt = T / K
+    theta = (sigmas[:-1] - sigmas[1:]) / dt
+    gen = torch.Generator().manual_seed(seed)
+    total, done = 0.0, 0
+    while done < n:
+        b = min(batch, n - done)
+        x = prior(b, gen).double()
+        lab = labels(b, gen) if labels is not None else None
+        psi = torch.zeros(b, dtype=torch.float64, device=x.device)
+        for k in range(K):
+            F, Q = drift_and_q(D, x, psi, T, lab, mode=jvp_mode)
+            th = torch.full_like(psi, theta[k])
+            total += float((batch_norm(Q) * th**2 * dt).sum())
+            x, psi = euler_step(x, psi, th, F, dt)
+        done += b
+    return total / n
+
+
+def fine_grid(T: float, steps: int, kind: str = "uniform", sigma_min: float = 2e-3) -> np.ndarray:
+    """The fine σ-grid on which q(ψ) is tabulated: uniform in σ, or EDM ρ=7 down to σ_min then 0."""
+    if kind == "uniform":
+        return np.linspace(T, 0.0, steps + 1)
+    if kind == "edm":
+        from artrl.schedules import edm
+
+        return edm(steps, T, sigma_min, rho=7.0, convention="code")
+    raise ValueError(f"analytic.fine_grid must be 'uniform' or 'edm', got {kind!r}")
+
+
+def main(argv: list[str] | None = None):
+    import argparse
+
+    from artrl.art.train import load_dataset_config
+    from artrl.models import build
+    from artrl.schedules import Schedule, from_psi
+
+    p = argparse.ArgumentParser(
+        prog="python -m artrl.art.analytic",
+        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts (paper §1.4).",
+    )
+    p.add_argument("--dataset-config", required=True, help="JSON string or file: the dataset entry")
+    p.add_argument("--K", type=int, required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config-digest", default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    dcfg = load_dataset_config(a.dataset_config)
+    T = float(dcfg["sigma_max"])
+    acfg = dcfg.get("analytic", {})
+    bundle = build(dcfg["model"], T, a.device)
+    fine = fine_grid(
+        T,
+        int(acfg.get("fine_steps", 1000)),
+        acfg.get("fine_grid", "uniform"),
+        float(acfg.get("sigma_min", 2e-3)),
+    )
+    psi, info = analytic_schedule(
+        bundle.D,
+        a.K,
+        T,
+        bundle.prior,
+        fine_sigmas=fine,
+        n=int(acfg.get("rollouts", 4096)),
+        labels=bundle.labels,
+        seed=a.seed,
+    )
+    sched = Schedule(
+        sigmas=from_psi(psi, T),
+        method="art_analytic",
+        dataset=a.dataset,
+        K=a.K,
+        seed=a.seed,
+        config_digest=a.config_digest,
+        extra=info,
+    )
+    out = sched.save(a.out)
+    print(f"ART-analytic K={a.K} from {info['rollouts']} rollouts -> {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

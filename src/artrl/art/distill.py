@@ -1,0 +1,101 @@
+"""Distillation of a learned ART-RL policy into a time-only schedule (paper.md §3.6).
+
+Per-trajectory rescaling so that Σ_k θ_k Δt = T, the mean over the last trajectories at each k,
+ψ by cumulative sum, σ_k = T − ψ_k. ``python -m artrl.art.distill`` turns the rollouts file
+written by ``python -m artrl.art.train`` into a schedule JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from artrl.schedules import Schedule, from_psi
+
+__all__ = ["distill", "main"]
+
+
+def distill(
+    theta: np.ndarray, T: float, *, min_budget_frac: float = 0.05
+) -> tuple[np.ndarray, dict]:
+    """Paper §3.6: the distilled clock ψ_0 = 0, …, ψ_K = T from executed controls.
+
+    ``theta`` is [M, K]: the executed θ_k of the last M trajectories. Trajectories whose budget
+    Σθ_kΔt is below ``min_budget_frac``·T cannot be rescaled meaningfully (the ratio T / budget
+    explodes or flips sign) and are dropped; how many is reported. Returns (ψ, info).
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.ndim != 2 or theta.shape[0] == 0:
+        raise ValueError(f"distill: need a non-empty [trajectories, K] array, got {theta.shape}")
+    M, K = theta.shape
+    dt = T / K
+    budget = theta.sum(axis=1) * dt
+    keep = budget > min_budget_frac * T
+    if not keep.any():
+        raise ValueError("distill: no trajectory has a positive budget; training did not converge")
+    rescaled = theta[keep] * (T / budget[keep])[:, None]  # step 2: Σ_k θ_k Δt = T per trajectory
+    theta_bar = rescaled.mean(axis=0)  # step 3
+    psi = np.concatenate([[0.0], np.cumsum(theta_bar) * dt])  # step 4
+    psi[-1] = T  # equal to T up to rounding (≤ 1e-12): make it exact
+    info = {
+        "trajectories": int(M),
+        "dropped": int((~keep).sum()),
+        "theta_mean": theta_bar.tolist(),
+        "theta_q25": np.quantile(rescaled, 0.25, axis=0).tolist(),
+        "theta_q75": np.quantile(rescaled, 0.75, axis=0).tolist(),
+        "budget_mean": float(budget.mean()),
+        "budget_std": float(budget.std()),
+    }
+    return psi, info
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m artrl.art.distill",
+        description="Distill ART-RL rollouts (rollouts.npz from artrl.art.train) into a "
+        "time-only schedule JSON (paper.md §3.6).",
+    )
+    p.add_argument("--rollouts", required=True, help="rollouts.npz written by artrl.art.train")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--config-digest", default=None)
+    p.add_argument("--method", default="art_rl", help="method name stored in the schedule")
+    p.add_argument(
+        "--source",
+        choices=["executed", "mean"],
+        default="executed",
+        help="average the executed controls θ_k (paper) or the actor means μ_k",
+    )
+    p.add_argument("--out", required=True, help="schedule JSON to write")
+    return p
+
+
+def main(argv: list[str] | None = None) -> Path:
+    a = _parser().parse_args(argv)
+    try:
+        z = np.load(a.rollouts)
+        T, K = float(z["T"]), int(z["K"])
+        theta = z["theta" if a.source == "executed" else "mu"]
+    except (OSError, KeyError, ValueError) as e:
+        raise SystemExit(f"error: {a.rollouts}: not an artrl rollouts file ({e})") from None
+    psi, info = distill(theta, T)
+    info["source"] = a.source
+    info["rollouts"] = str(a.rollouts)
+    sched = Schedule(
+        sigmas=from_psi(psi, T),
+        method=a.method,
+        dataset=a.dataset,
+        K=K,
+        seed=a.seed,
+        config_digest=a.config_digest,
+        extra=info,
+    )
+    out = sched.save(a.out)
+    print(f"distilled {info['trajectories']} trajectories ({info['dropped']} dropped) -> {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""ART-RL: the time-discretized actor–critic of paper.md §3 (Algorithm 1).
+
+One iteration n (paper.md §3.4), for a batch of B trajectories on the uniform t-grid t_k = kΔt:
+
+* roll out the Gaussian policy θ_k ~ N(μ(features_k), λ / max(|Q_k|, ε))         (Eq. 11, Eq. 20)
+  through the Euler discretisation of the ART dynamics x ← x + θFΔt, ψ ← ψ + θΔt   (Eq. 4)
+  with ψ clipped to [0, T] in the state (App. C) but the *unclipped* budget Σθ_kΔt kept;
+* TD terms  δ_k = V̂_{k+1} − V̂_k − γθ_kΔt − |Q_k|θ_k²Δt,  V̂ = NN_c + λt,
+  V̂_K := (γ + λ)T (the terminal condition of Eq. 16)                               (§3.3)
+* critic step  ϑc ← ϑc + a Σ_k ∂NN_c(·_k) δ_k                                      (Eq. 22a)
+  actor step   ϑa ← ϑa + a Σ_k ∂ log π(θ_k|·_k) δ_k                                (Eq. 22b)
+  both as Adam steps on the surrogate losses whose gradients are exactly these sums;
+* Lagrange step γ ← γ + a_γ (Σθ_kΔt − T)                                           (Eq. 23)
+
+Deviations from the paper's bare hyperparameters are options of :class:`ARTConfig`, each
+documented in README.md with the measurements that motivated it.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from artrl.art.dynamics import batch_norm, drift_and_q, euler_step, noise_level
+from artrl.io import atomic_write
+
+if TYPE_CHECKING:
+    from artrl.solvers import Denoiser
+
+__all__ = ["ARTConfig", "ARTTrainer", "MLP", "Rollout", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite quantity appeared during ART-RL training."""
+
+
+@dataclass
+class ARTConfig:
+    """Hyperparameters of Algorithm 1. Defaults are the paper's (App. C) where it states one."""
+
+    K: int = 100  # t-grid steps; Δt = T/K
+    T: float = 3.0  # clock length = σ_max (paper §1.1)
+    iterations: int = 5000  # N
+    batch: int = 1  # trajectories per iteration (paper: one; not stated for images)
+    lam: float = 0.1  # λ, policy variance scale (Eq. 11)
+    eps: float = 1e-6  # ε, floor on |Q| in the variance
+    lr_actor: float = 1e-4  # Adam step a_n for Eq. 22b
+    lr_critic: float = 1e-4  # Adam step a_n for Eq. 22a
+    lr_gamma: float = 1e-4  # Lagrange step for Eq. 23
+    gamma_kp: float = 0.0  # proportional gain on the budget error (PI multiplier; 0 = Eq. 23)
+    lr_final_frac: float = 1.0  # cosine decay of all three steps to this fraction (1 = constant)
+    gamma0: float = 0.0  # γ_0
+    hidden: int = 128  # MLP width (App. C)
+    layers: int = 3  # MLP depth (App. C)
+    td_lambda: float = 0.0  # 0: the one-step δ_k of Eq. 22; >0: λ-returns Σ_j td_lambda^(j−k) δ_j
+    critic_warmup: int = 0  # critic-only iterations before the actor and γ move
+    grad_clip: float = 0.0  # global-norm clip on each network's gradient (0 = off)
+    features: str = "raw"  # "raw": (t/T, ψ/T, x/σ_prior); "summary": low-dim image features
+    theta_init: float = 1.0  # the actor starts as the clock θ ≡ theta_init (Uniform schedule)
+    clip_psi: bool = True  # clip ψ to [0, T] in the state (App. C)
+    s_floor: float = 1e-6  # floor on s = T − ψ inside F and Q
+    jvp_mode: str = "auto"  # Q by forward-mode JVP, falling back to double backward
+    net_dtype: str = "float32"  # actor/critic precision (the state x, ψ, Q stay float64)
+    checkpoint_every: int = 100  # M
+    distill_trajectories: int = 10000  # trajectories kept for distillation (the last ones)
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "art config") -> ARTConfig:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise KeyError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        out = {}
+        for k, v in d.items():
+            typ = type(getattr(cls(), k))
+            if typ is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+                raise TypeError(f"{where}: key {k!r} must be {typ.__name__}, got {v!r}")
+            out[k] = v
+        return cls(**out)
+
+    @property
+    def dt(self) -> float:
+        return self.T / self.K
+
+
+class MLP(nn.Module):
+    """``layers`` linear maps of width ``hidden`` with Softplus in between (paper App. C)."""
+
+    def __init__(self, d_in: int, hidden: int = 128, layers: int = 3, out_bias: float = 0.0):
+        super().__init__()
+        dims = [d_in] + [hidden] * (layers - 1) + [1]
+        mods: list[nn.Module] = []
+        for i in range(layers):
+            mods.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < layers - 1:
+                mods.append(nn.Softplus())
+        self.net = nn.Sequential(*mods)
+        last = self.net[-1]
+        with torch.no_grad():  # start from a constant output: θ ≡ theta_init, NN_c ≡ 0
+            last.weight.mul_(0.01)
+            last.bias.fill_(out_bias)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).squeeze(-1)
+
+
+def feature_dim(kind: str, data_dim: int) -> int:
+    if kind == "raw":
+        return 2 + data_dim
+    if kind == "summary":
+        return 6
+    raise ValueError(f"unknown ART feature set {kind!r}; use 'raw' or 'summary'")
+
+
+def features(
+    kind: str, t: float, x: Tensor, psi: Tensor, F: Tensor, qn: Tensor, T: float, x_scale: float
+) -> Tensor:
+    """Actor/critic inputs (paper §3.1).
+
+    "raw" is the paper's 1-D input (t, x, ψ), scaled to O(1): (t/T, ψ/T, x/σ_prior).
+    "summary" is the low-dimensional vector for images (paper §3.1 [RECON]):
+    (t/T, ψ/T, log s, log(|Q|/√d), ‖F‖/√d, ‖x‖/(√d σ_prior)).
+    """
+    B = x.shape[0]
+    tt = torch.full((B,), t / T, dtype=x.dtype, device=x.device)
+    if kind == "raw":
+        return torch.cat([tt[:, None], (psi / T)[:, None], x.flatten(1) / x_scale], dim=1)
+    sqrt_d = math.sqrt(x[0].numel())
+    s = noise_level(psi, T)
+    cols = [
+        tt,
+        psi / T,
+        s.log(),
+        (qn / sqrt_d).clamp_min(1e-12).log(),
+        batch_norm(F) / sqrt_d,
+        batch_norm(x) / (sqrt_d * x_scale),
+    ]
+    return torch.stack(cols, dim=1)
+
+
+@dataclass
+class Rollout:
+    """One batch of trajectories of the randomized policy; every tensor is detached."""
+
+    feats: Tensor  # [K, B, f] features at t_0..t_{K-1}
+    theta: Tensor  # [K, B] executed controls θ_k
+    mu: Tensor  # [K, B] actor means at rollout time
+    var: Tensor  # [K, B] policy variances λ / max(|Q_k|, ε)
+    qn: Tensor  # [K, B] |Q_k|
+    budget: Tensor  # [B] Σ_k θ_k Δt (= ψ_K before clipping)
+    psi_T: Tensor  # [B] ψ_K of the (clipped) state
+
+
+class ARTTrainer:
+    """Algorithm 1 with checkpoints and resume.
+
+    ``D`` is any denoiser with the common interface ``D(x, σ, labels)``; ``prior`` draws the
+    initial states x_0 ~ p_T as ``prior(B, generator) -> Tensor``; ``labels`` (optional) draws
+    class labels for conditional models as ``labels(B, generator) -> Tensor``.
+    """
+
+    def __init__(
+        self,
+        D: Denoiser,
+        cfg: ARTConfig,
+        prior: Callable[[int, torch.Generator], Tensor],
+        *,
+        data_shape: tuple[int, ...],
+        prior_std: float,
+        labels: Callable[[int, torch.Generator], Tensor] | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        self.D, self.cfg, self.prior, self.labels = D, cfg, prior, labels
+        self.device = torch.device(device)
+        self.prior_std = float(prior_std)
+        d_in = feature_dim(cfg.features, int(np.prod(data_shape)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.actor = MLP(d_in, cfg.hidden, cfg.layers, out_bias=cfg.theta_init)
+            self.critic = MLP(d_in, cfg.hidden, cfg.layers, out_bias=0.0)
+        if cfg.net_dtype not in ("float32", "float64"):
+            raise ValueError(f"net_dtype must be float32 or float64, got {cfg.net_dtype!r}")
+        self.net_dtype = getattr(torch, cfg.net_dtype)
+        self.actor.to(self.device, self.net_dtype)
+        self.critic.to(self.device, self.net_dtype)
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
+        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_critic)
+        self.gamma_int = float(cfg.gamma0)  # the integral part, updated by Eq. 23
+        self.gamma = float(cfg.gamma0)  # γ used in the rewards = integral + kp · error
+        self.iteration = 0
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.history: list[dict] = []
+        K = cfg.K
+        self.buffer_theta = np.zeros((0, K))  # executed θ of the last trajectories
+        self.buffer_mu = np.zeros((0, K))  # actor means along the same trajectories
+
+    # ------------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def rollout(self, B: int) -> Rollout:
+        cfg, dt = self.cfg, self.cfg.dt
+        x = self.prior(B, self.gen).to(self.device, torch.float64)
+        lab = self.labels(B, self.gen) if self.labels is not None else None
+        psi = torch.zeros(B, dtype=torch.float64, device=self.device)
+        budget = torch.zeros_like(psi)
+        feats, thetas, mus, vars_, qns = [], [], [], [], []
+        for k in range(cfg.K):
+            F, Q = drift_and_q(self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode)
+            qn = batch_norm(Q)
+            z = features(cfg.features, k * dt, x, psi, F, qn, cfg.T, self.prior_std)
+            mu = self.actor(z.to(self.net_dtype)).double()
+            var = cfg.lam / qn.clamp_min(cfg.eps)  # Eq. (11): N(μ, λ / (|Q| ∨ ε))
+            noise = torch.randn(B, generator=self.gen, dtype=torch.float64, device=self.device)
+            theta = mu + var.sqrt() * noise
+            x, psi = euler_step(x, psi, theta, F, dt)  # Eq. (4)
+            budget = budget + theta * dt
+            if cfg.clip_psi:
+                psi = psi.clamp(0.0, cfg.T)  # App. C
+            feats.append(z), thetas.append(theta), mus.append(mu), vars_.append(var)
+            qns.append(qn)
+        st = torch.stack
+        return Rollout(st(feats), st(thetas), st(mus), st(vars_), st(qns), budget, psi)
+
+    # ------------------------------------------------------------------ one update
+    def _lr_factor(self) -> float:
+        f, n, N = self.cfg.lr_final_frac, self.iteration, max(1, self.cfg.iterations)
+        return f + (1 - f) * 0.5 * (1 + math.cos(math.pi * min(n, N) / N))
+
+    def update(self, ro: Rollout) -> dict:
+        cfg, dt, K = self.cfg, self.cfg.dt, self.cfg.K
+        B = ro.theta.shape[1]
+        lrf = self._lr_factor()
+        for opt, lr in ((self.opt_actor, cfg.lr_actor), (self.opt_critic, cfg.lr_critic)):
+            for g in opt.param_groups:
+                g["lr"] = lr * lrf
+        t = torch.arange(K, dtype=torch.float64, device=self.device) * dt
+        # Critic V̂_k = NN_c + λ t_k (Eq. 20); V̂_K := (γ + λ)T, the terminal condition.
+        feats = ro.feats.to(self.net_dtype)
+        nn_c = self.critic(feats).double()  # [K, B]
+        v = nn_c + cfg.lam * t[:, None]
+        v_next = torch.cat(
+            [v[1:].detach(), torch.full((1, B), (self.gamma + cfg.lam) * cfg.T, dtype=v.dtype)]
+        )
+        cost = ro.qn * ro.theta**2 * dt  # |Q_k| θ_k² Δt
+        delta = v_next - v.detach() - self.gamma * ro.theta * dt - cost  # δ_k (§3.3)
+        if cfg.td_lambda > 0:  # A_k = Σ_{j≥k} td_lambda^{j−k} δ_j (TD(λ) forward view)
+            adv = torch.zeros_like(delta)
+            acc = torch.zeros(B, dtype=delta.dtype)
+            for k in range(K - 1, -1, -1):
+                acc = delta[k] + cfg.td_lambda * acc
+                adv[k] = acc
+            delta = adv
+        # Eq. 22a: ascent along Σ_k ∂NN_c δ_k  ⇔  descent on −Σ_k NN_c · stopgrad(δ_k).
+        loss_c = -(nn_c * delta).sum(0).mean()
+        self.opt_critic.zero_grad(set_to_none=True)
+        loss_c.backward()
+        self._clip(self.critic)
+        self.opt_critic.step()
+        warm = self.iteration < cfg.critic_warmup
+        if not warm:
+            # Eq. 22b: ∂ log π = (θ − μ) / var · ∂μ for the Gaussian N(μ, var) with var fixed.
+            mu = self.actor(feats).double()
+            logp = -0.5 * (ro.theta - mu) ** 2 / ro.var
+            loss_a = -(logp * delta).sum(0).mean()
+            self.opt_actor.zero_grad(set_to_none=True)
+            loss_a.backward()
+            self._clip(self.actor)
+            self.opt_actor.step()
+            # Eq. 23 on the batch mean of the unclipped budget Σθ_kΔt, plus an optional
+            # proportional term (a PI controller damps the multiplier's oscillation).
+            err = float(ro.budget.mean() - cfg.T)
+            self.gamma_int += cfg.lr_gamma * lrf * err
+            self.gamma = self.gamma_int + cfg.gamma_kp * err
+        stats = {
+            "iteration": self.iteration + 1,
+            "gamma": self.gamma,
+            "budget_mean": float(ro.budget.mean()),
+            "budget_std": float(ro.budget.std()) if B > 1 else 0.0,
+            "psi_T_mean": float(ro.psi_T.mean()),
+            "art_cost": float(cost.sum(0).mean()),
+            "td_rmse": float(delta.pow(2).mean().sqrt()),
+            "theta0_mean": float(ro.mu[0].mean()),
+            "thetaK_mean": float(ro.mu[-1].mean()),
+        }
+        bad = [k for k, val in stats.items() if not math.isfinite(val)]
+        if bad or not torch.isfinite(ro.theta).all():
+            raise TrainingDiverged(
+                f"ART-RL diverged at iteration {self.iteration + 1}: non-finite "
+                f"{bad or ['theta']} (gamma={self.gamma:.4g}). Lower lr_actor/lr_critic/lr_gamma "
+                f"or set grad_clip; the last checkpoint is intact."
+            )
+        return stats
+
+    def _clip(self, net: nn.Module) -> None:
+        if self.cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), self.cfg.grad_clip)
+
+    def _remember(self, ro: Rollout) -> None:
+        M = self.cfg.distill_trajectories
+        self.buffer_theta = np.concatenate([self.buffer_theta, ro.theta.T.cpu().numpy()])[-M:]
+        self.buffer_mu = np.concatenate([self.buffer_mu, ro.mu.T.cpu().numpy()])[-M:]
+
+    def step(self) -> dict:
+        ro = self.rollout(self.cfg.batch)
+        stats = self.update(ro)
+        self._remember(ro)
+        self.iteration += 1
+        self.history.append(stats)
+        return stats
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "config": asdict(self.cfg),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_actor": self.opt_actor.state_dict(),
+            "opt_critic": self.opt_critic.state_dict(),
+            "gamma": self.gamma,
+            "gamma_int": self.gamma_int,
+            "iteration": self.iteration,
+            "generator": self.gen.get_state(),
+            "history": self.history,
+            "buffer_theta": self.buffer_theta,
+            "buffer_mu": self.buffer_mu,
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        for key in ("K", "T", "features", "hidden", "layers", "seed", "batch"):
+            if sd["config"][key] != getattr(self.cfg, key):
+                raise ValueError(
+                    f"checkpoint was trained with {key}={sd['config'][key]!r}, "
+                    f"config says {getattr(self.cfg, key)!r}; delete the checkpoint to restart"
+                )
+        self.actor.load_state_dict(sd["actor"])
+        self.critic.load_state_dict(sd["critic"])
+        self.opt_actor.load_state_dict(sd["opt_actor"])
+        self.opt_critic.load_state_dict(sd["opt_critic"])
+        self.gamma = float(sd["gamma"])
+        self.gamma_int = float(sd["gamma_int"])
+        self.iteration = int(sd["iteration"])
+        self.gen.set_state(sd["generator"])
+        self.history = list(sd["history"])
+        self.buffer_theta = np.asarray(sd["buffer_theta"])
+        self.buffer_mu = np.asarray(sd["buffer_mu"])
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        sd = self.state_dict()
+        atomic_write(path, lambda tmp: torch.save(sd, tmp))
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        try:
+            sd = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as e:  # a torn or foreign file: say which and how to recover
+            raise RuntimeError(f"{path}: cannot read ART-RL checkpoint ({e}); delete it") from e
+        self.load_state_dict(sd)
+
+    # ------------------------------------------------------------------ loop
+    def train(
+        self,
+        checkpoint: str | Path | None = None,
+        *,
+        stop_after: int | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        """Run to ``cfg.iterations``, resuming from ``checkpoint`` if it exists.
+
+        A checkpoint is written every ``checkpoint_every`` iterations and at the end; SIGTERM
+        (what SLURM sends at a time limit) writes one after the current iteration and exits.
+        ``stop_after`` ends the run (with a checkpoint) after that many iterations in total.
+        """
+        cfg = self.cfg
+        if checkpoint is not None and Path(checkpoint).exists():
+            self.load_checkpoint(checkpoint)
+            log(f"resumed from {checkpoint} at iteration {self.iteration}")
+        end = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
+        term = {"flag": False}
+        old = None
+        try:
+            old = signal.signal(signal.SIGTERM, lambda *_: term.update(flag=True))
+        except ValueError:  # not in the main thread
+            pass
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=end, initial=self.iteration, disable=not progress, mininterval=2)
+            t0 = time.perf_counter()
+            while self.iteration < end:
+                st = self.step()
+                bar.update(1)
+                if self.iteration % 50 == 0:
+                    bar.set_postfix(
+                        gamma=f"{st['gamma']:.3f}",
+                        budget=f"{st['budget_mean']:.3f}",
+                        cost=f"{st['art_cost']:.4f}",
+                    )
+                done = self.iteration == end
+                if checkpoint is not None and (
+                    self.iteration % cfg.checkpoint_every == 0 or done or term["flag"]
+                ):
+                    self.save_checkpoint(checkpoint)
+                if term["flag"]:
+                    log(f"SIGTERM: checkpoint written at iteration {self.iteration}; exiting")
+                    raise SystemExit(143)
+            bar.close()
+            log(f"{self.iteration} iterations, {time.perf_counter() - t0:.1f} s this run")
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)

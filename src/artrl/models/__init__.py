@@ -1,0 +1,47 @@
+"""Score models behind the common denoiser interface ``D(x, σ, labels) → denoised x``.
+
+:func:`build` turns a dataset's ``model`` config entry into a :class:`ModelBundle`: the denoiser
+plus what ART-RL and the samplers need to start trajectories (the prior p_T = N(0, (s² + σ_max²) I)
+for EDM/VE models, the data shape, and a label sampler for class-conditional models).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from artrl.models.analytic import GaussianModel
+
+__all__ = ["ModelBundle", "build", "GaussianModel"]
+
+
+@dataclass
+class ModelBundle:
+    D: Callable  # D(x, σ, labels) -> denoised x
+    data_shape: tuple[int, ...]
+    prior_std: float  # std of x_0 ~ p_T (per coordinate, typical)
+    prior: Callable[[int, torch.Generator], Tensor]  # (B, generator) -> x_T, float64
+    labels: Callable[[int, torch.Generator], Tensor] | None = None
+
+
+def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> ModelBundle:
+    """A :class:`ModelBundle` from a config entry such as ``{type: gaussian, std: 1.0, dim: 1}``."""
+    kind = spec.get("type")
+    if kind == "gaussian":
+        model = GaussianModel(spec.get("std", 1.0), spec.get("dim")).to(device)
+        var = model.var  # per-coordinate data variance
+        std_T = (var + sigma_max**2).sqrt()
+
+        def prior(B: int, gen: torch.Generator) -> Tensor:
+            z = torch.randn(B, model.dim, generator=gen, dtype=torch.float64, device=gen.device)
+            return z * std_T.to(z.device)
+
+        typical = math.sqrt(float(var.mean()) + sigma_max**2)
+        return ModelBundle(model, (model.dim,), typical, prior)
+    raise ValueError(
+        f"model type {kind!r} is not known; set datasets.<name>.model.type to one of: gaussian"
+    )

@@ -1,0 +1,562 @@
+"""Tables and figures for the 1-D Gaussian benchmark (paper.md §4.1, Table 1 and Fig. 1).
+
+Three subcommands, each called by one Snakemake rule:
+
+* ``w2-table``: one row per schedule name, one column per K, from the per-(schedule, K) metrics
+  JSONs of :mod:`artrl.metrics.w2`; a CSV (full precision, exact and Monte-Carlo W2, ART cost
+  at the largest K, provenance on every row) and a Markdown file (3 decimals, with the paper's
+  published rows beside ours).
+* ``w2-figure``: W2 against K on log-log axes, one line per schedule.
+* ``theta-figure``: the learned clock speed θ(t) of an ART-RL schedule (mean and IQR band of
+  the executed controls), the analytic optimum's θ_k = (ψ_{k+1} − ψ_k)/Δt, and the points read
+  off the paper's Fig. 1.
+
+A metrics file's schedule *name* is given as ``NAME=PATH``; a bare ``PATH`` takes the name of
+its parent folder (``results/metrics/{dataset}/{name}/K{K}.json``). Every output is written
+atomically. Run ``python -m artrl.report --help`` for the command line interface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import artrl
+from artrl.io import atomic_write, read_json, write_text
+from artrl.schedules import Schedule, ScheduleError
+
+# ----------------------------------------------------------------------------------------------
+# Published numbers (paper.md §4.1: v1 Table 1 and EXT Table 1; W2, Euler, T = 3, N(0, 1))
+
+PAPER_K: tuple[int, ...] = (2, 5, 10, 20, 50, 100)
+
+#: schedule name (as in config.yaml) -> (paper's row label, W2 at PAPER_K)
+PAPER_W2: dict[str, tuple[str, tuple[float, ...]]] = {
+    "uniform": ("Uniform", (0.468, 0.215, 0.114, 0.060, 0.027, 0.016)),
+    "edm_t": ("EDM-T (ρ=3)", (0.414, 0.195, 0.105, 0.056, 0.025, 0.015)),
+    "edm": ("EDM (ρ=7)", (0.664, 0.319, 0.177, 0.094, 0.041, 0.023)),
+    "dpm": ("DPM", (0.670, 0.401, 0.211, 0.113, 0.049, 0.027)),
+    "art_rl": ("ART-RL", (0.345, 0.149, 0.079, 0.042, 0.020, 0.013)),
+}
+
+PAPER_TABLES = {"gauss1d": PAPER_W2}
+
+#: θ(t) read off the paper's Fig. 1 (ART-RL, K = 100; paper.md §4.1)
+PAPER_THETA: tuple[tuple[float, float], ...] = (
+    (0.0, 3.2),
+    (0.42, 2.0),
+    (0.85, 1.0),
+    (1.5, 0.6),
+    (2.0, 0.48),
+    (3.0, 0.38),
+)
+
+DPI = 150
+
+
+class ReportError(ValueError):
+    """A malformed input file or argument; the message names it."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Provenance
+
+
+def git_commit(where: str | os.PathLike | None = None) -> str:
+    """Short commit of the git checkout holding ``where`` (default: this package), or "unknown"."""
+    where = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    out = r.stdout.strip()
+    return out if r.returncode == 0 and out else "unknown"
+
+
+def provenance(config_digest: str | None, seed: int | None) -> dict[str, Any]:
+    return {
+        "config_digest": config_digest if config_digest else "unknown",
+        "seed": seed,
+        "artrl_version": artrl.__version__,
+        "git_commit": git_commit(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading metrics
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    name: str
+    K: int
+    w2_exact: float
+    w2_mc: float | None
+    art_cost: float | None
+    method: str | None
+    dataset: str | None
+    solver: str | None
+    schedule_config_digest: str | None
+    path: str
+
+
+def _split_entry(entry: str) -> tuple[str, Path]:
+    if "=" in entry:
+        name, path = entry.split("=", 1)
+        if not name:
+            raise ReportError(f"{entry!r}: empty schedule name before '='")
+        return name, Path(path)
+    path = Path(entry)
+    return path.parent.name, path
+
+
+def _opt_float(d: dict, key: str, path: str) -> float | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ReportError(f"{path}: {key!r} must be a number or null, got {v!r}")
+    return float(v)
+
+
+def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
+    """Read ``NAME=PATH`` / ``PATH`` metrics JSONs; duplicates of (name, K) are an error."""
+    out: list[MetricRecord] = []
+    seen: dict[tuple[str, int], str] = {}
+    for entry in entries:
+        name, path = _split_entry(entry)
+        p = str(path)
+        try:
+            d = read_json(path)
+        except (FileNotFoundError, ValueError) as e:
+            raise ReportError(str(e)) from None
+        if not isinstance(d, dict):
+            raise ReportError(f"{p}: expected a JSON object")
+        for key in ("K", "w2_exact"):
+            if key not in d:
+                raise ReportError(f"{p}: missing key {key!r}")
+        K = d["K"]
+        if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+            raise ReportError(f"{p}: 'K' must be an integer >= 1, got {K!r}")
+        w2 = _opt_float(d, "w2_exact", p)
+        if w2 is None:
+            raise ReportError(f"{p}: 'w2_exact' is null")
+        if (name, K) in seen:
+            raise ReportError(f"{p}: schedule {name!r} at K={K} already read from {seen[name, K]}")
+        seen[name, K] = p
+        out.append(
+            MetricRecord(
+                name=name,
+                K=K,
+                w2_exact=w2,
+                w2_mc=_opt_float(d, "w2_mc", p),
+                art_cost=_opt_float(d, "art_cost", p),
+                method=d.get("method"),
+                dataset=d.get("dataset"),
+                solver=d.get("solver"),
+                schedule_config_digest=d.get("schedule_config_digest"),
+                path=p,
+            )
+        )
+    if not out:
+        raise ReportError("no metrics files given")
+    return out
+
+
+def _order(records: Sequence[MetricRecord], labels: dict[str, str]) -> list[str]:
+    """Names in ``labels`` order (config order), then any others in first-seen order."""
+    names = [n for n in labels if any(r.name == n for r in records)]
+    for r in records:
+        if r.name not in names:
+            names.append(r.name)
+    return names
+
+
+# ----------------------------------------------------------------------------------------------
+# Table
+
+
+def w2_table(
+    records: Sequence[MetricRecord],
+    labels: dict[str, str] | None = None,
+    prov: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Wide table: one row per schedule name, columns ``w2_K{k}``, ``w2_mc_K{k}``,
+    ``art_cost_K{Kmax}``, then dataset/solver/method/digests and provenance ``prov``."""
+    labels = dict(labels or {})
+    Ks = sorted({r.K for r in records})
+    Kmax = Ks[-1]
+    by = {(r.name, r.K): r for r in records}
+    rows = []
+    for name in _order(records, labels):
+        mine = [r for r in records if r.name == name]
+        row: dict[str, Any] = {"name": name, "label": labels.get(name, name)}
+        for k in Ks:
+            r = by.get((name, k))
+            row[f"w2_K{k}"] = r.w2_exact if r else math.nan
+        for k in Ks:
+            r = by.get((name, k))
+            row[f"w2_mc_K{k}"] = r.w2_mc if r and r.w2_mc is not None else math.nan
+        top = by.get((name, Kmax))
+        row[f"art_cost_K{Kmax}"] = top.art_cost if top and top.art_cost is not None else math.nan
+        first = mine[0]
+        row["method"] = first.method
+        row["dataset"] = first.dataset
+        row["solver"] = first.solver
+        digests = sorted({r.schedule_config_digest or "" for r in mine} - {""})
+        row["schedule_config_digest"] = ";".join(digests)
+        row.update(prov or {})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ks(df: pd.DataFrame, prefix: str) -> list[int]:
+    out = []
+    for c in df.columns:
+        rest = c[len(prefix) :] if c.startswith(prefix) else ""
+        if rest.isdigit():
+            out.append(int(rest))
+    return sorted(out)
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{float(v):.{digits}f}"
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def w2_markdown(
+    df: pd.DataFrame,
+    paper: dict[str, tuple[str, tuple[float, ...]]] | None = None,
+    *,
+    title: str = "W2 to the data distribution against K",
+    prov: dict[str, Any] | None = None,
+) -> str:
+    """Markdown: exact W2 (3 decimals) with the paper's rows beside ours, then Monte-Carlo W2."""
+    Ks = _ks(df, "w2_K")
+    cost_cols = [c for c in df.columns if c.startswith("art_cost_K")]
+    cost_col = cost_cols[0] if cost_cols else None
+    paper = paper or {}
+    head = ["Schedule", "Source", *(f"K={k}" for k in Ks)]
+    if cost_col:
+        head.append(f"ART cost (K={cost_col.removeprefix('art_cost_K')})")
+    lines = [f"# {title}", ""]
+    meta = []
+    if len(df):
+        for key in ("dataset", "solver"):
+            vals = sorted({str(v) for v in df[key] if v is not None and v == v})
+            if vals:
+                meta.append(f"{key} {', '.join(vals)}")
+    if prov:
+        meta += [f"{k} {v}" for k, v in prov.items()]
+    if meta:
+        lines += ["Exact W2 (" + "; ".join(meta) + ").", ""]
+    if paper:
+        lines += [
+            "Rows marked *paper* are the published values (arXiv 2601.18681 v1 Table 1 and the "
+            "extended version's Table 1, Monte-Carlo W2).",
+            "",
+        ]
+    lines += [_md_row(head), _md_row(["---"] * 2 + ["---:"] * (len(head) - 2))]
+
+    def paper_row(name: str) -> list[str]:
+        plabel, vals = paper[name]
+        pv = dict(zip(PAPER_K, vals, strict=True))
+        cells = [plabel, "paper", *(_fmt(pv.get(k)) for k in Ks)]
+        return cells + (["—"] if cost_col else [])
+
+    shown = set()
+    for _, row in df.iterrows():
+        cells = [str(row["label"]), "ours", *(_fmt(row[f"w2_K{k}"]) for k in Ks)]
+        if cost_col:
+            cells.append(_fmt(row[cost_col], 4))
+        lines.append(_md_row(cells))
+        if row["name"] in paper:
+            lines.append(_md_row(paper_row(row["name"])))
+            shown.add(row["name"])
+    for name in paper:
+        if name not in shown:
+            lines.append(_md_row(paper_row(name)))
+
+    mc_Ks = _ks(df, "w2_mc_K")
+    if mc_Ks and df[[f"w2_mc_K{k}" for k in mc_Ks]].notna().to_numpy().any():
+        lines += ["", "Monte-Carlo W2 (samples pushed through the solver):", ""]
+        head = ["Schedule", *(f"K={k}" for k in mc_Ks)]
+        lines += [_md_row(head), _md_row(["---"] + ["---:"] * len(mc_Ks))]
+        for _, row in df.iterrows():
+            lines.append(_md_row([str(row["label"]), *(_fmt(row[f"w2_mc_K{k}"]) for k in mc_Ks)]))
+    return "\n".join(lines) + "\n"
+
+
+def write_w2_table(
+    records: Sequence[MetricRecord],
+    labels: dict[str, str] | None,
+    *,
+    out_csv: str | os.PathLike,
+    out_md: str | os.PathLike,
+    prov: dict[str, Any] | None = None,
+    paper: dict[str, tuple[str, tuple[float, ...]]] | None = None,
+) -> pd.DataFrame:
+    df = w2_table(records, labels, prov)
+    write_text(out_csv, df.to_csv(index=False))
+    write_text(out_md, w2_markdown(df, paper, prov=prov))
+    return df
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    def _w(tmp: str) -> None:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+
+    try:
+        return atomic_write(path, _w)
+    finally:
+        _pyplot().close(fig)
+
+
+def w2_figure(
+    records: Sequence[MetricRecord],
+    labels: dict[str, str] | None,
+    out: str | os.PathLike,
+    *,
+    paper: dict[str, tuple[str, tuple[float, ...]]] | None = None,
+    title: str | None = None,
+) -> Path:
+    """W2 (exact) against K, log-log, one line per schedule; paper values as hollow markers."""
+    plt = _pyplot()
+    labels = dict(labels or {})
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    markers = "osD^v<>ph*"
+    drew_paper = False
+    for i, name in enumerate(_order(records, labels)):
+        rs = sorted((r for r in records if r.name == name), key=lambda r: r.K)
+        (line,) = ax.plot(
+            [r.K for r in rs],
+            [r.w2_exact for r in rs],
+            marker=markers[i % len(markers)],
+            markersize=4,
+            linewidth=1.5,
+            label=labels.get(name, name),
+        )
+        if paper and name in paper:
+            ax.plot(
+                PAPER_K,
+                paper[name][1],
+                linestyle="none",
+                marker=markers[i % len(markers)],
+                markersize=7,
+                markerfacecolor="none",
+                markeredgecolor=line.get_color(),
+                alpha=0.8,
+            )
+            drew_paper = True
+    if drew_paper:
+        ax.plot([], [], "ko", markerfacecolor="none", label="paper (Table 1)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("K (Euler steps = NFE)")
+    ax.set_ylabel(r"$W_2$ to $\mathcal{N}(0, 1)$")
+    ax.set_title(title or r"1-D Gaussian: $W_2$ against K")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return _save(fig, out)
+
+
+def _theta_extra(sched: Schedule, key: str) -> np.ndarray | None:
+    v = sched.extra.get(key)
+    if v is None:
+        return None
+    a = np.asarray(v, dtype=np.float64)
+    if a.shape != (sched.K,):
+        raise ReportError(f"schedule extra {key!r} must have length K = {sched.K}, got {a.shape}")
+    return a
+
+
+def theta_figure(
+    schedule: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    analytic: str | os.PathLike | None = None,
+    paper_points: Sequence[tuple[float, float]] | None = PAPER_THETA,
+    title: str | None = None,
+) -> Path:
+    """θ(t) of a learned schedule (extra theta_mean/q25/q75, else its distilled clock speed)."""
+    try:
+        s = Schedule.load(schedule)
+        a = Schedule.load(analytic) if analytic is not None else None
+    except ScheduleError as e:
+        raise ReportError(str(e)) from None
+    T = s.sigma_max
+    t = T * np.arange(s.K) / s.K
+    mean = _theta_extra(s, "theta_mean")
+    q25, q75 = _theta_extra(s, "theta_q25"), _theta_extra(s, "theta_q75")
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    if mean is not None:
+        if q25 is not None and q75 is not None:
+            ax.fill_between(t, q25, q75, alpha=0.25, color="C0", label="ART-RL, IQR")
+        ax.plot(t, mean, color="C0", linewidth=1.8, label=f"ART-RL θ (mean, K={s.K})")
+    else:
+        ax.plot(t, s.theta, color="C0", linewidth=1.8, label=f"ART-RL θ (distilled, K={s.K})")
+    if a is not None:
+        ta = a.sigma_max * np.arange(a.K) / a.K
+        ax.plot(ta, a.theta, color="C1", linestyle="--", linewidth=1.5, label="analytic optimum θ*")
+    if paper_points:
+        pt = np.asarray(paper_points, dtype=np.float64)
+        ax.plot(
+            pt[:, 0],
+            pt[:, 1],
+            linestyle="none",
+            marker="o",
+            markersize=6,
+            markerfacecolor="none",
+            markeredgecolor="k",
+            label="paper Fig. 1 (read off)",
+        )
+    ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":", label="uniform (θ = 1)")
+    ax.set_xlim(0.0, T)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("t (ART clock time)")
+    ax.set_ylabel(r"clock speed $\theta(t) = d\psi/dt$")
+    ax.set_title(title or "1-D Gaussian: learned clock speed")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return _save(fig, out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _labels(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"--labels-json: not valid JSON ({e})") from None
+    if not isinstance(d, dict) or not all(isinstance(v, str) for v in d.values()):
+        raise ReportError("--labels-json: expected a JSON object of name -> label strings")
+    return d
+
+
+def _paper(name: str | None) -> dict | None:
+    return PAPER_TABLES[name] if name else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m artrl.report",
+        description="Tables and figures for the 1-D Gaussian W2 benchmark (paper Table 1, Fig. 1).",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    def metrics_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--metrics",
+            nargs="+",
+            required=True,
+            metavar="[NAME=]PATH",
+            help="metrics JSONs of python -m artrl.metrics.w2; NAME defaults to the parent folder",
+        )
+        q.add_argument(
+            "--labels-json",
+            default=None,
+            help='JSON object {"name": "label", ...}; its order is the row/legend order',
+        )
+        q.add_argument(
+            "--paper",
+            choices=sorted(PAPER_TABLES),
+            default=None,
+            help="add the paper's published W2 rows (matched by schedule name)",
+        )
+
+    t = sub.add_parser("w2-table", help="CSV + Markdown W2 table", formatter_class=fmt)
+    metrics_args(t)
+    t.add_argument("--out-csv", required=True, type=Path)
+    t.add_argument("--out-md", required=True, type=Path)
+    t.add_argument("--config-digest", default=None, help="provenance: config digest")
+    t.add_argument("--seed", type=int, default=None, help="provenance: seed")
+
+    f = sub.add_parser("w2-figure", help="W2 against K (log-log)", formatter_class=fmt)
+    metrics_args(f)
+    f.add_argument("--title", default=None)
+    f.add_argument("--out", required=True, type=Path)
+
+    h = sub.add_parser("theta-figure", help="learned θ(t) vs analytic optimum", formatter_class=fmt)
+    h.add_argument("--schedule", required=True, type=Path, help="ART-RL schedule JSON")
+    h.add_argument("--analytic", type=Path, default=None, help="ART-analytic schedule JSON")
+    h.add_argument("--no-paper", action="store_true", help="omit the paper's read-off points")
+    h.add_argument("--title", default=None)
+    h.add_argument("--out", required=True, type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> Path:
+    a = _parser().parse_args(argv)
+    try:
+        if a.cmd == "w2-table":
+            records = load_metrics(a.metrics)
+            write_w2_table(
+                records,
+                _labels(a.labels_json),
+                out_csv=a.out_csv,
+                out_md=a.out_md,
+                prov=provenance(a.config_digest, a.seed),
+                paper=_paper(a.paper),
+            )
+            return a.out_csv
+        if a.cmd == "w2-figure":
+            records = load_metrics(a.metrics)
+            return w2_figure(
+                records, _labels(a.labels_json), a.out, paper=_paper(a.paper), title=a.title
+            )
+        return theta_figure(
+            a.schedule,
+            a.out,
+            analytic=a.analytic,
+            paper_points=None if a.no_paper else PAPER_THETA,
+            title=a.title,
+        )
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""ART-RL (Algorithm 1): configuration, one update, checkpoints and resume."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from artrl.art.rl import ARTConfig, TrainingDiverged
+from artrl.art.train import main as train_main
+from artrl.art.train import make_trainer
+
+DCFG = {"model": {"type": "gaussian", "std": 1.0, "dim": 1}, "sigma_max": 3.0}
+
+
+def small(**kw):
+    art = dict(
+        batch=16,
+        iterations=12,
+        checkpoint_every=4,
+        hidden=16,
+        distill_trajectories=64,
+        lr_actor=1e-3,
+        lr_critic=1e-3,
+        lr_gamma=1e-2,
+    )
+    art.update(kw)
+    return {**DCFG, "art": art}
+
+
+def test_config_rejects_unknown_and_mistyped_keys():
+    with pytest.raises(KeyError, match="lr_actr"):
+        ARTConfig.from_dict({"lr_actr": 1e-3})
+    with pytest.raises(TypeError, match="batch"):
+        ARTConfig.from_dict({"batch": "many"})
+    assert ARTConfig.from_dict({"lam": 1}).lam == 1.0
+
+
+def test_paper_defaults():
+    c = ARTConfig()
+    assert (c.lam, c.eps, c.lr_actor, c.lr_critic, c.lr_gamma) == (0.1, 1e-6, 1e-4, 1e-4, 1e-4)
+    assert (c.hidden, c.layers, c.iterations, c.td_lambda, c.gamma_kp) == (128, 3, 5000, 0.0, 0.0)
+
+
+def test_rollout_shapes_budget_and_policy_variance():
+    tr = make_trainer(small(), K=10, seed=0)
+    ro = tr.rollout(16)
+    assert ro.theta.shape == (10, 16) and ro.feats.shape == (10, 16, 3)
+    # budget is the unclipped Σ θ_k Δt; the policy variance is λ / max(|Q|, ε) (Eq. 11)
+    torch.testing.assert_close(ro.budget, ro.theta.sum(0) * 0.3)
+    torch.testing.assert_close(ro.var, 0.1 / ro.qn.clamp_min(1e-6))
+    assert bool((ro.psi_T <= 3.0).all()) and bool((ro.psi_T >= 0).all())
+
+
+def test_lagrange_step_is_eq23():
+    tr = make_trainer(small(lr_gamma=0.5, gamma_kp=0.0), K=10, seed=0)
+    ro = tr.rollout(16)
+    tr.update(ro)
+    assert math.isclose(tr.gamma, 0.5 * (float(ro.budget.mean()) - 3.0), rel_tol=1e-12)
+
+
+def test_critic_update_follows_td_error_sign():
+    # With the actor frozen (warm-up), one critic step must reduce the TD error on the batch.
+    tr = make_trainer(small(critic_warmup=100, lr_critic=1e-2), K=10, seed=0)
+    ro = tr.rollout(16)
+    before = tr.update(ro)["td_rmse"]
+    after = tr.update(ro)["td_rmse"]
+    assert after < before
+
+
+def test_divergence_is_reported_clearly():
+    tr = make_trainer(small(), K=5, seed=0)
+    ro = tr.rollout(4)
+    ro.theta[0, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match="iteration 1"):
+        tr.update(ro)
+
+
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
+    cfg = small()
+    import json
+
+    js = json.dumps(cfg)
+    a, b = tmp_path / "a", tmp_path / "b"
+    train_main(["--dataset-config", js, "--K", "8", "--out-dir", str(a), "--no-progress"])
+    # interrupted after the checkpoint at iteration 4 (the state is that of a kill right after
+    # it), then rerun with the same command
+    train_main(
+        [
+            "--dataset-config",
+            js,
+            "--K",
+            "8",
+            "--out-dir",
+            str(b),
+            "--no-progress",
+            "--stop-after",
+            "6",
+        ]
+    )
+    assert (b / "checkpoint.pt").exists() and not (b / "rollouts.npz").exists()
+    ck = torch.load(b / "checkpoint.pt", weights_only=False)
+    assert ck["iteration"] == 6
+    train_main(["--dataset-config", js, "--K", "8", "--out-dir", str(b), "--no-progress"])
+    za, zb = np.load(a / "rollouts.npz"), np.load(b / "rollouts.npz")
+    np.testing.assert_array_equal(za["theta"], zb["theta"])
+    np.testing.assert_array_equal(za["mu"], zb["mu"])
+    assert float(za["gamma"]) == float(zb["gamma"])
+    assert (a / "train_log.csv").read_text() == (b / "train_log.csv").read_text()
+
+
+def test_sigkill_between_checkpoints_replays_from_the_last_one(tmp_path):
+    # A SIGKILL at iteration 7 leaves the checkpoint of iteration 4 (checkpoint_every = 4):
+    # the rerun replays 5..12 from it and ends bit-identical to an uninterrupted run.
+    import json
+
+    js = json.dumps(small())
+    a, b = tmp_path / "a", tmp_path / "b"
+    train_main(["--dataset-config", js, "--K", "8", "--out-dir", str(a), "--no-progress"])
+    train_main(
+        [
+            "--dataset-config",
+            js,
+            "--K",
+            "8",
+            "--out-dir",
+            str(b),
+            "--no-progress",
+            "--stop-after",
+            "4",
+        ]
+    )
+    train_main(["--dataset-config", js, "--K", "8", "--out-dir", str(b), "--no-progress"])
+    np.testing.assert_array_equal(
+        np.load(a / "rollouts.npz")["theta"], np.load(b / "rollouts.npz")["theta"]
+    )
+
+
+def test_checkpoint_from_other_config_is_refused(tmp_path):
+    import json
+
+    train_main(
+        [
+            "--dataset-config",
+            json.dumps(small()),
+            "--K",
+            "8",
+            "--out-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--stop-after",
+            "4",
+        ]
+    )
+    with pytest.raises(ValueError, match="K=8"):
+        train_main(
+            [
+                "--dataset-config",
+                json.dumps(small()),
+                "--K",
+                "9",
+                "--out-dir",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
