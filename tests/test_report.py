@@ -31,7 +31,7 @@ LABELS = {"uniform": "Uniform", "edm_t": "EDM-T (ρ=3)", "art_rl": "ART-RL"}
 
 def _value(name: str, K: int, mc: bool = False) -> float:
     """A distinct, recognisable number per cell."""
-    return 0.001 * (NAMES.index(name) + 1) + K * 1e-6 + (0.5 if mc else 0.0)
+    return 0.1 * (NAMES.index(name) + 1) + K * 0.001 + 1e-7 / 3 + (0.5 if mc else 0.0)
 
 
 def _write_metrics(root, names=NAMES, ks=KS, art_cost=True):
@@ -83,8 +83,9 @@ def test_table_values_land_in_the_right_cells(tmp_path):
     assert "art_cost_K2" not in df.columns
 
     text = md.read_text()
-    # ours, 3 decimals: uniform at K=5 is 0.001005 -> 0.001
-    assert "| Uniform | ours | 0.002 | 0.001 | 0.001 |" in text
+    # ours, 3 decimals
+    assert "| Uniform | ours | 0.102 | 0.105 | 0.200 | 110.0000 |" in text
+    assert "| ART-RL | ours | 0.302 | 0.305 | 0.400 | 130.0000 |" in text
     # the paper row right after ours, at the K's we have (2, 5, 100)
     lines = text.splitlines()
     i = lines.index(next(ln for ln in lines if ln.startswith("| Uniform | ours")))
@@ -93,7 +94,7 @@ def test_table_values_land_in_the_right_cells(tmp_path):
     # paper rows we have no schedule for are still listed
     assert "| DPM | paper | 0.670 | 0.401 | 0.027 |" in text
     assert "| EDM (ρ=7) | paper | 0.664 | 0.319 | 0.023 |" in text
-    assert "Monte-Carlo W2" in text and "0.502" in text
+    assert "Monte-Carlo W2" in text and "| EDM-T (ρ=3) | 0.702 | 0.705 | 0.800 |" in text
     assert "cfg123" in text
 
 

@@ -385,8 +385,16 @@ def w2_figure(
             drew_paper = True
     if drew_paper:
         ax.plot([], [], "ko", markerfacecolor="none", label="paper (Table 1)")
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(sorted({r.K for r in records} | (set(PAPER_K) if drew_paper else set())))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("K (Euler steps = NFE)")
     ax.set_ylabel(r"$W_2$ to $\mathcal{N}(0, 1)$")
     ax.set_title(title or r"1-D Gaussian: $W_2$ against K")
@@ -405,6 +413,16 @@ def _theta_extra(sched: Schedule, key: str) -> np.ndarray | None:
     return a
 
 
+def _step_t(T: float, K: int) -> np.ndarray:
+    return T * np.arange(K + 1) / K
+
+
+def _step_y(v: np.ndarray) -> np.ndarray:
+    """Values on the K intervals, the last repeated so that a 'post' step reaches t = T."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.append(v, v[-1])
+
+
 def theta_figure(
     schedule: str | os.PathLike,
     out: str | os.PathLike,
@@ -420,21 +438,32 @@ def theta_figure(
     except ScheduleError as e:
         raise ReportError(str(e)) from None
     T = s.sigma_max
-    t = T * np.arange(s.K) / s.K
+    t = _step_t(T, s.K)
     mean = _theta_extra(s, "theta_mean")
     q25, q75 = _theta_extra(s, "theta_q25"), _theta_extra(s, "theta_q75")
 
+    # θ_k is the clock speed on [t_k, t_{k+1}): drawn as a step function over [0, T]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    learned = dict(where="post", color="C0", linewidth=1.8)
     if mean is not None:
         if q25 is not None and q75 is not None:
-            ax.fill_between(t, q25, q75, alpha=0.25, color="C0", label="ART-RL, IQR")
-        ax.plot(t, mean, color="C0", linewidth=1.8, label=f"ART-RL θ (mean, K={s.K})")
+            ax.fill_between(
+                t, _step_y(q25), _step_y(q75), step="post", alpha=0.25, color="C0", label="IQR"
+            )
+        ax.step(t, _step_y(mean), label=f"ART-RL θ (mean, K={s.K})", **learned)
     else:
-        ax.plot(t, s.theta, color="C0", linewidth=1.8, label=f"ART-RL θ (distilled, K={s.K})")
+        ax.step(t, _step_y(s.theta), label=f"ART-RL θ (distilled, K={s.K})", **learned)
     if a is not None:
-        ta = a.sigma_max * np.arange(a.K) / a.K
-        ax.plot(ta, a.theta, color="C1", linestyle="--", linewidth=1.5, label="analytic optimum θ*")
+        ax.step(
+            _step_t(a.sigma_max, a.K),
+            _step_y(a.theta),
+            where="post",
+            color="C1",
+            linestyle="--",
+            linewidth=1.5,
+            label=f"analytic optimum θ* (K={a.K})",
+        )
     if paper_points:
         pt = np.asarray(paper_points, dtype=np.float64)
         ax.plot(

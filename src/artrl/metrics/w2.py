@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--std", type=float, default=1.0, help="data std s (1-D data N(0, s^2))")
     p.add_argument("--mc-samples", type=int, default=0, help="Monte-Carlo samples (0: none)")
     p.add_argument("--seed", type=int, default=0, help="torch.Generator seed for Monte Carlo")
+    p.add_argument(
+        "--art-cost-samples",
+        type=int,
+        default=0,
+        help="also report the expected ART cost E Σ|Q|θ²Δt (paper Eq. 9) from N rollouts",
+    )
     p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
     return p
 
@@ -122,6 +128,13 @@ def main(argv: list[str] | None = None) -> Path:
         x_T = model.sample_prior(a.mc_samples, sched.sigma_max, generator=gen)
         x_0 = sample(model, x_T, sched.sigmas, solver=a.solver)
         w2_mc = w2_to_normal_1d(x_0.numpy().ravel(), mean=0.0, std=a.std)
+    art_cost = None
+    if a.art_cost_samples > 0:
+        from artrl.art.analytic import art_cost as _art_cost
+        from artrl.models import build
+
+        bundle = build({"type": "gaussian", "std": a.std, "dim": 1}, sched.sigma_max)
+        art_cost = _art_cost(bundle.D, sched.sigmas, bundle.prior, a.art_cost_samples, seed=a.seed)
     result = {
         "method": sched.method,
         "dataset": sched.dataset,
@@ -132,6 +145,8 @@ def main(argv: list[str] | None = None) -> Path:
         "w2_exact": w2_exact,
         "w2_mc": w2_mc,
         "mc_samples": a.mc_samples,
+        "art_cost": art_cost,
+        "art_cost_samples": a.art_cost_samples,
         "seed": a.seed if a.mc_samples > 0 else None,
         "schedule_config_digest": sched.config_digest,
         "sigmas": [float(v) for v in sched.sigmas],

@@ -1,0 +1,33 @@
+# artrl: make install | demo | test | lint
+# The venv is created once; $(VENV)/.installed records that it is up to date with pyproject.toml.
+
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= all
+PROFILE ?= workflow/profiles/default
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# rules call `python -m artrl...`: put the venv first on PATH so that is the venv's python
+RUN := PATH="$(abspath $(BIN)):$$PATH"
+
+.PHONY: install demo test lint
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -e '.[fid,workflow,dev]'
+	touch $@
+
+demo: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo
+
+test: install
+	$(RUN) $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(RUN) $(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules/*.smk

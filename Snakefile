@@ -1,0 +1,38 @@
+# artrl: ART-RL timestep schedules for diffusion sampling (arXiv 2601.18681) as a Snakemake
+# workflow. Run from the repository root, e.g. `make demo` or
+#   snakemake --cores all --workflow-profile workflow/profiles/default demo
+# Outputs go to results/ (logs in results/logs/, benchmarks in results/benchmarks/).
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/schedules.smk"
+include: "workflow/rules/art.smk"
+include: "workflow/rules/gauss1d.smk"
+
+
+wildcard_constraints:
+    dataset=DATASET_RE,
+    K=r"[1-9][0-9]*",
+
+
+rule all:
+    default_target: True
+    input:
+        w2_targets(),
+    localrule: True
+
+
+rule demo:
+    input:
+        demo_targets(),
+    localrule: True

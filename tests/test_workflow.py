@@ -1,0 +1,144 @@
+"""The Snakemake workflow: lint, DAG shape of the demo target, config validation."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("snakemake") is None
+    and subprocess.run([sys.executable, "-c", "import snakemake"]).returncode != 0,
+    reason="snakemake is not installed",
+)
+
+
+def _config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def _snakemake(args, *, cwd=REPO, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _dry_run(tmp_path: Path, cfg: dict, *targets: str) -> subprocess.CompletedProcess:
+    cfg_file = tmp_path / "test_config.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return _snakemake(
+        [
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(cfg_file),
+            "--workflow-profile",
+            "none",
+            "--cores",
+            "1",
+            "-n",
+            *targets,
+        ]
+    )
+
+
+def _job_counts(text: str) -> dict[str, int]:
+    """Parse the 'Job stats' table Snakemake prints (job, count)."""
+    i = text.index("Job stats:")
+    counts: dict[str, int] = {}
+    for line in text[i:].splitlines()[3:]:
+        m = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def test_lint_from_repo_root():
+    r = _snakemake(["--lint"])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_demo_dry_run_default_config(tmp_path):
+    cfg = _config()
+    r = _dry_run(tmp_path, cfg, "demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = _job_counts(r.stdout + r.stderr)
+    d = cfg["datasets"]["gauss1d"]
+    Ks = set(d["K"])
+    scheds = d["schedules"]
+    n_baseline = sum(
+        s["method"] in ("uniform", "edm", "geometric", "ays_gaussian") for s in scheds.values()
+    )
+    from_K = {s["from_K"] for s in scheds.values() if s["method"] == "art_rl_transfer"}
+    assert counts["art_train"] == len(Ks | from_K)
+    assert counts["w2_metrics"] == len(scheds) * len(Ks)
+    assert counts["baseline_schedule"] == n_baseline * len(Ks)
+    for rule in ("w2_table", "w2_figure", "theta_figure", "demo"):
+        assert counts[rule] == 1
+
+
+def test_demo_dry_run_small_config(tmp_path):
+    """One training job per K (plus the transfer's source K), one metrics job per (name, K)."""
+    cfg = _config()
+    d = cfg["datasets"]["gauss1d"]
+    d["K"] = [2, 5]
+    d["art"] = {"iterations": 20}
+    r = _dry_run(tmp_path, cfg, "demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = _job_counts(r.stdout + r.stderr)
+    assert counts["art_train"] == 3  # K = 2, 5 and the K = 100 source of the transfer row
+    assert counts["art_distill"] == 3
+    assert counts["transfer_schedule"] == 2
+    assert counts["art_analytic_schedule"] == 2
+    assert counts["w2_metrics"] == len(d["schedules"]) * 2
+    assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
+
+
+def _with(cfg: dict, path: tuple[str, ...], value) -> dict:
+    cfg = copy.deepcopy(cfg)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "bad_key"),
+    [
+        (("sead",), 1, "sead"),
+        (("datasets", "gauss1d", "K_list"), [2], "K_list"),
+        (("datasets", "gauss1d", "schedules", "edm", "rhoo"), 7.0, "rhoo"),
+        (("datasets", "gauss1d", "w2", "mc_sample"), 10, "mc_sample"),
+    ],
+)
+def test_misspelt_config_key_fails_naming_it(tmp_path, path, value, bad_key):
+    r = _dry_run(tmp_path, _with(_config(), path, value), "demo")
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "validating config" in out.lower()
+    assert repr(bad_key) in out, out
+
+
+def test_unknown_schedule_method_fails(tmp_path):
+    cfg = _with(_config(), ("datasets", "gauss1d", "schedules", "uniform", "method"), "unifrom")
+    r = _dry_run(tmp_path, cfg, "demo")
+    assert r.returncode != 0
+    assert "unifrom" in r.stdout + r.stderr

@@ -1,0 +1,41 @@
+# ART-RL: actor-critic training on the ART control problem, then distillation into a schedule.
+
+
+rule art_train:
+    output:
+        rollouts="results/art/{dataset}/K{K}/rollouts.npz",
+        train_log="results/art/{dataset}/K{K}/train_log.csv",
+    log:
+        "results/logs/art_train/{dataset}/K{K}.log",
+    benchmark:
+        "results/benchmarks/art_train/{dataset}_K{K}.tsv"
+    conda:
+        "../../envs/artrl.yaml"
+    threads: 1
+    params:
+        dataset_config=art_train_json,
+        seed=config["seed"],
+        out_dir=art_out_dir,
+    shell:
+        "python -m artrl.art.train --dataset-config {params.dataset_config:q}"
+        " --K {wildcards.K} --seed {params.seed} --threads {threads}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule art_distill:
+    input:
+        "results/art/{dataset}/K{K}/rollouts.npz",
+    output:
+        "results/schedules/{dataset}/{name}/K{K}.json",
+    log:
+        "results/logs/art_distill/{dataset}/{name}/K{K}.log",
+    wildcard_constraints:
+        name=ART_RL_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        seed=config["seed"],
+        digest=schedule_digest,
+    shell:
+        "python -m artrl.art.distill --rollouts {input} --dataset {wildcards.dataset}"
+        " --seed {params.seed} --config-digest {params.digest} --out {output} > {log} 2>&1"

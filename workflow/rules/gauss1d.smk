@@ -1,0 +1,108 @@
+# 1-D Gaussian benchmark (paper.md §4.1): exact and Monte-Carlo W2 per (schedule, K), the
+# W2 table (paper Table 1) and figures (W2 against K; learned clock speed, paper Fig. 1).
+
+
+rule w2_metrics:
+    input:
+        "results/schedules/{dataset}/{name}/K{K}.json",
+    output:
+        "results/metrics/{dataset}/{name}/K{K}.json",
+    log:
+        "results/logs/w2_metrics/{dataset}/{name}/K{K}.log",
+    wildcard_constraints:
+        dataset=W2_DATASET_RE,
+        name=ALL_NAMES_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        solver=w2_solver,
+        std=w2_model_std,
+        mc_samples=w2_mc_samples,
+        art_cost_samples=w2_art_cost_samples,
+        seed=config["seed"],
+    shell:
+        "python -m artrl.metrics.w2 --schedule {input} --solver {params.solver}"
+        " --std {params.std} --mc-samples {params.mc_samples} --seed {params.seed}"
+        " --art-cost-samples {params.art_cost_samples} --out {output} > {log} 2>&1"
+
+
+rule w2_table:
+    input:
+        w2_metric_files,
+    output:
+        csv=report(
+            "results/tables/{dataset}_w2.csv",
+            caption="../report/w2_table.rst",
+            category="1-D Gaussian",
+            labels={"dataset": "{dataset}", "type": "table (CSV)"},
+        ),
+        md=report(
+            "results/tables/{dataset}_w2.md",
+            caption="../report/w2_table.rst",
+            category="1-D Gaussian",
+            labels={"dataset": "{dataset}", "type": "table (Markdown)"},
+        ),
+    log:
+        "results/logs/w2_table/{dataset}.log",
+    wildcard_constraints:
+        dataset=W2_DATASET_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        labels=labels_json,
+        paper=paper_args,
+        digest=dataset_digest,
+        seed=config["seed"],
+    shell:
+        "python -m artrl.report w2-table --metrics {input:q} --labels-json {params.labels:q}"
+        " {params.paper:q} --config-digest {params.digest} --seed {params.seed}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule w2_figure:
+    input:
+        w2_metric_files,
+    output:
+        report(
+            "results/figures/{dataset}_w2.png",
+            caption="../report/w2_figure.rst",
+            category="1-D Gaussian",
+            labels={"dataset": "{dataset}", "type": "figure (W2 vs K)"},
+        ),
+    log:
+        "results/logs/w2_figure/{dataset}.log",
+    wildcard_constraints:
+        dataset=W2_DATASET_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        labels=labels_json,
+        paper=paper_args,
+    shell:
+        "python -m artrl.report w2-figure --metrics {input:q} --labels-json {params.labels:q}"
+        " {params.paper:q} --out {output} > {log} 2>&1"
+
+
+rule theta_figure:
+    input:
+        unpack(theta_inputs),
+    output:
+        report(
+            "results/figures/{dataset}_theta.png",
+            caption="../report/theta_figure.rst",
+            category="1-D Gaussian",
+            labels={"dataset": "{dataset}", "type": "figure (learned theta)"},
+        ),
+    log:
+        "results/logs/theta_figure/{dataset}.log",
+    wildcard_constraints:
+        dataset=W2_DATASET_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        args=theta_args,
+    shell:
+        "python -m artrl.report theta-figure {params.args:q} --out {output} > {log} 2>&1"
