@@ -65,3 +65,12 @@ def test_cli_names_a_bad_rollouts_file(tmp_path):
     bad.write_text("nope")
     with pytest.raises(SystemExit, match="bad.npz"):
         main(["--rollouts", str(bad), "--dataset", "d", "--out", str(tmp_path / "s.json")])
+
+
+def test_cli_explains_an_unconverged_policy(tmp_path):
+    theta = np.tile(np.linspace(3, -0.5, 10), (30, 1))  # negative mean speed at the end
+    ro = tmp_path / "rollouts.npz"
+    np.savez(ro, theta=theta, mu=theta, T=np.float64(T), K=np.int64(10))
+    with pytest.raises(SystemExit, match="not converged"):
+        main(["--rollouts", str(ro), "--dataset", "d", "--out", str(tmp_path / "s.json")])
+    assert not (tmp_path / "s.json").exists()

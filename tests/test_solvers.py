@@ -37,7 +37,7 @@ def test_convergence_order(solver, order):
     x = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64).reshape(-1, 1)
     exact = model.pf_ode_solution(x, 3.0, 0.5)
     errs = []
-    for N in (10, 20, 40):
+    for N in (20, 40, 80):  # asymptotic regime: RK4 rates 3.94, 3.97
         out = sample(model, x, np.linspace(3.0, 0.5, N + 1), solver=solver)
         errs.append((out - exact).abs().max().item())
     rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artrl.schedules import Schedule, from_psi
+from artrl.schedules import Schedule, ScheduleError, from_psi
 
 __all__ = ["distill", "main"]
 
@@ -80,11 +80,19 @@ def main(argv: list[str] | None = None) -> Path:
         theta = z["theta" if a.source == "executed" else "mu"]
     except (OSError, KeyError, ValueError) as e:
         raise SystemExit(f"error: {a.rollouts}: not an artrl rollouts file ({e})") from None
-    psi, info = distill(theta, T)
+    try:
+        psi, info = distill(theta, T)
+        sigmas = from_psi(psi, T)
+    except (ValueError, ScheduleError) as e:
+        raise SystemExit(
+            f"error: {a.rollouts}: the mean clock speed is not positive at every step, so it "
+            f"gives no valid schedule ({e}). ART-RL has not converged: raise "
+            "datasets.<name>.art.iterations or check train_log.csv next to the rollouts."
+        ) from None
     info["source"] = a.source
     info["rollouts"] = str(a.rollouts)
     sched = Schedule(
-        sigmas=from_psi(psi, T),
+        sigmas=sigmas,
         method=a.method,
         dataset=a.dataset,
         K=K,

@@ -69,7 +69,7 @@ class ARTConfig:
     clip_psi: bool = True  # clip ψ to [0, T] in the state (App. C)
     s_floor: float = 1e-6  # floor on s = T − ψ inside F and Q
     jvp_mode: str = "auto"  # Q by forward-mode JVP, falling back to double backward
-    net_dtype: str = "float32"  # actor/critic precision (the state x, ψ, Q stay float64)
+    net_dtype: str = "float64"  # actor/critic precision (float64 is faster on CPU here)
     checkpoint_every: int = 100  # M
     distill_trajectories: int = 10000  # trajectories kept for distillation (the last ones)
     seed: int = 0
