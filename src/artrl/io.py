@@ -58,3 +58,14 @@ def config_digest(obj: Any, length: int = 12) -> str:
     """A short, stable sha256 digest of a JSON-serialisable config fragment."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
+    """``np.savez`` to ``path`` atomically."""
+    import numpy as np
+
+    def _w(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    return atomic_write(path, _w)

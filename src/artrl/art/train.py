@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from artrl.art.rl import ARTConfig, ARTTrainer
-from artrl.io import atomic_write, write_text
+from artrl.io import write_npz, write_text
 from artrl.models import build
 
 __all__ = ["load_dataset_config", "make_trainer", "main"]
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "K": np.int64(tr.cfg.K),
         "gamma": np.float64(tr.gamma),
     }
-    atomic_write(out / "rollouts.npz", lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+    write_npz(out / "rollouts.npz", **arrays)
     last = tr.history[-1]
     print(
         f"done: gamma={last['gamma']:.4f} budget={last['budget_mean']:.4f} "

@@ -26,6 +26,7 @@ class ModelBundle:
     prior_std: float  # std of x_0 ~ p_T (per coordinate, typical)
     prior: Callable[[int, torch.Generator], Tensor]  # (B, generator) -> x_T, float64
     labels: Callable[[int, torch.Generator], Tensor] | None = None
+    n_classes: int = 0  # 0: unconditional
 
 
 def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> ModelBundle:
