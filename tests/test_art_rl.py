@@ -136,31 +136,25 @@ def test_sigkill_between_checkpoints_replays_from_the_last_one(tmp_path):
     )
 
 
-def test_checkpoint_from_other_config_is_refused(tmp_path):
+def test_checkpoint_from_other_config_is_not_resumed(tmp_path):
+    # A config change (here the actor's learning rate) must start afresh, not continue the old
+    # run: the result equals a clean run with the new config.
     import json
 
+    old, new = small(), small(lr_actor=5e-3)
+    d, clean = tmp_path / "d", tmp_path / "clean"
     train_main(
-        [
-            "--dataset-config",
-            json.dumps(small()),
-            "--K",
-            "8",
-            "--out-dir",
-            str(tmp_path),
-            "--no-progress",
-            "--stop-after",
-            "4",
-        ]
+        ["--dataset-config", json.dumps(old), "--K", "8", "--out-dir", str(d), "--no-progress"]
     )
-    with pytest.raises(ValueError, match="K=8"):
-        train_main(
-            [
-                "--dataset-config",
-                json.dumps(small()),
-                "--K",
-                "9",
-                "--out-dir",
-                str(tmp_path),
-                "--no-progress",
-            ]
-        )
+    train_main(
+        ["--dataset-config", json.dumps(new), "--K", "8", "--out-dir", str(d), "--no-progress"]
+    )
+    train_main(
+        ["--dataset-config", json.dumps(new), "--K", "8", "--out-dir", str(clean), "--no-progress"]
+    )
+    np.testing.assert_array_equal(
+        np.load(d / "rollouts.npz")["theta"], np.load(clean / "rollouts.npz")["theta"]
+    )
+    with pytest.raises(ValueError, match="lr_actor"):
+        tr = make_trainer(old, K=8, seed=0)
+        tr.load_checkpoint(d / "checkpoint.pt")

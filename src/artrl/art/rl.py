@@ -336,13 +336,23 @@ class ARTTrainer:
             "buffer_mu": self.buffer_mu,
         }
 
+    # options that may change between a run and its resumption without changing the result
+    RESUMABLE_CHANGES = ("checkpoint_every", "jvp_mode")
+
+    def config_mismatch(self, sd: dict) -> list[str]:
+        """Config fields of checkpoint ``sd`` that differ from this trainer's config."""
+        mine = asdict(self.cfg)
+        theirs = sd.get("config", {})
+        return [
+            f"{k}: checkpoint {theirs.get(k)!r} != config {v!r}"
+            for k, v in mine.items()
+            if k not in self.RESUMABLE_CHANGES and theirs.get(k) != v
+        ]
+
     def load_state_dict(self, sd: dict) -> None:
-        for key in ("K", "T", "features", "hidden", "layers", "seed", "batch"):
-            if sd["config"][key] != getattr(self.cfg, key):
-                raise ValueError(
-                    f"checkpoint was trained with {key}={sd['config'][key]!r}, "
-                    f"config says {getattr(self.cfg, key)!r}; delete the checkpoint to restart"
-                )
+        bad = self.config_mismatch(sd)
+        if bad:
+            raise ValueError("checkpoint was trained with another config: " + "; ".join(bad))
         self.actor.load_state_dict(sd["actor"])
         self.critic.load_state_dict(sd["critic"])
         self.opt_actor.load_state_dict(sd["opt_actor"])
@@ -359,12 +369,14 @@ class ARTTrainer:
         sd = self.state_dict()
         atomic_write(path, lambda tmp: torch.save(sd, tmp))
 
-    def load_checkpoint(self, path: str | Path) -> None:
+    def _read_checkpoint(self, path: str | Path) -> dict:
         try:
-            sd = torch.load(path, map_location=self.device, weights_only=False)
+            return torch.load(path, map_location=self.device, weights_only=False)
         except Exception as e:  # a torn or foreign file: say which and how to recover
             raise RuntimeError(f"{path}: cannot read ART-RL checkpoint ({e}); delete it") from e
-        self.load_state_dict(sd)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        self.load_state_dict(self._read_checkpoint(path))
 
     # ------------------------------------------------------------------ loop
     def train(
@@ -383,8 +395,13 @@ class ARTTrainer:
         """
         cfg = self.cfg
         if checkpoint is not None and Path(checkpoint).exists():
-            self.load_checkpoint(checkpoint)
-            log(f"resumed from {checkpoint} at iteration {self.iteration}")
+            sd = self._read_checkpoint(checkpoint)
+            bad = self.config_mismatch(sd)
+            if bad:  # outputs are being rebuilt for a new config: never mix the two runs
+                log(f"ignoring {checkpoint} (another config: {'; '.join(bad)}); starting afresh")
+            else:
+                self.load_state_dict(sd)
+                log(f"resumed from {checkpoint} at iteration {self.iteration}")
         end = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
         term = {"flag": False}
         old = None

@@ -43,6 +43,32 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
 
         typical = math.sqrt(float(var.mean()) + sigma_max**2)
         return ModelBundle(model, (model.dim,), typical, prior)
+    if kind == "unet":  # an EDM-preconditioned U-Net trained by artrl.models.train_score
+        from artrl.models.unet import load_model
+
+        net = load_model(spec["path"], device).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        shape = (net.img_channels, net.img_resolution, net.img_resolution)
+        return _edm_bundle(net, shape, sigma_max, net.label_dim)
     raise ValueError(
-        f"model type {kind!r} is not known; set datasets.<name>.model.type to one of: gaussian"
+        f"model type {kind!r} is not known; set datasets.<name>.model.type to one of: "
+        "gaussian, unet"
     )
+
+
+def _edm_bundle(net, shape, sigma_max: float, n_classes: int) -> ModelBundle:
+    """EDM convention: x_T = σ_max · N(0, I) (generate.py), labels uniform over the classes."""
+
+    def prior(B: int, gen: torch.Generator) -> Tensor:
+        z = torch.randn(B, *shape, generator=gen, dtype=torch.float64, device=gen.device)
+        return z * sigma_max
+
+    labels = None
+    if n_classes > 0:
+
+        def labels(B: int, gen: torch.Generator) -> Tensor:
+            idx = torch.randint(n_classes, (B,), generator=gen, device=gen.device)
+            return torch.eye(n_classes, dtype=torch.float64, device=gen.device)[idx]
+
+    return ModelBundle(net, shape, float(sigma_max), prior, labels, n_classes)
