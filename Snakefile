@@ -18,6 +18,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/schedules.smk"
 include: "workflow/rules/art.smk"
 include: "workflow/rules/gauss1d.smk"
+include: "workflow/rules/images.smk"
 
 
 wildcard_constraints:
@@ -29,6 +30,7 @@ rule all:
     default_target: True
     input:
         w2_targets(),
+        image_targets(),
     localrule: True
 
 

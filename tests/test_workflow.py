@@ -21,8 +21,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _config() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+def _config(*datasets: str) -> dict:
+    """The repository's config, optionally restricted to some datasets."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    if datasets:
+        cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
+    return cfg
 
 
 def _snakemake(args, *, cwd=REPO, timeout=120) -> subprocess.CompletedProcess:
@@ -76,7 +80,7 @@ def test_lint_from_repo_root():
 
 
 def test_demo_dry_run_default_config(tmp_path):
-    cfg = _config()
+    cfg = _config("gauss1d")
     r = _dry_run(tmp_path, cfg, "demo")
     assert r.returncode == 0, r.stdout + r.stderr
     counts = _job_counts(r.stdout + r.stderr)
@@ -96,7 +100,7 @@ def test_demo_dry_run_default_config(tmp_path):
 
 def test_demo_dry_run_small_config(tmp_path):
     """One training job per K (plus the transfer's source K), one metrics job per (name, K)."""
-    cfg = _config()
+    cfg = _config("gauss1d")
     d = cfg["datasets"]["gauss1d"]
     d["K"] = [2, 5]
     d["art"] = {"iterations": 20}
@@ -149,7 +153,7 @@ def test_tiny_gauss1d_chain_runs_end_to_end(tmp_path):
     import csv
     import os
 
-    cfg = _config()
+    cfg = _config("gauss1d")
     g = cfg["datasets"]["gauss1d"]
     g["K"] = [2, 3]
     g["schedules"]["art_rl_from100"]["from_K"] = 3
@@ -176,3 +180,22 @@ def test_tiny_gauss1d_chain_runs_end_to_end(tmp_path):
         assert (work / "results/figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # every ART-RL job left a benchmark record (wall time, memory) for the cost column
     assert len(list((work / "results/benchmarks/art_train").glob("gauss1d_K*.tsv"))) == 2
+
+
+def test_digits_dry_run_job_counts(tmp_path):
+    """One ART-RL job per K, one sampling job per shard, one FID job per cell."""
+    cfg = _config("digits")
+    d = cfg["datasets"]["digits"]
+    d["fid"].update(samples=5000, shard_size=1000, batch=250)
+    r = _dry_run(tmp_path, cfg, "demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = _job_counts(r.stdout + r.stderr)
+    ks = {k for klist in d["solvers"].values() for k in klist}
+    cells = len(d["schedules"]) * sum(len(v) for v in d["solvers"].values()) + 1  # + floor
+    assert counts["art_train"] == len(ks)
+    assert counts["art_distill"] == len(ks)
+    assert counts["fid_cell"] == cells
+    assert counts["sample_shard"] == cells * 5
+    assert counts["train_score_model"] == counts["fid_classifier"] == 1
+    assert counts["fid_table_heun"] == 1 and counts["fid_table"] == len(d["solvers"]) - 1
+    assert counts["fid_figure"] == len(d["solvers"])

@@ -2,6 +2,8 @@
 
 
 rule art_train:
+    input:
+        model_files,
     output:
         rollouts="results/art/{dataset}/K{K}/rollouts.npz",
         train_log="results/art/{dataset}/K{K}/train_log.csv",

@@ -63,7 +63,11 @@ def schedule_label(dataset, name):
 
 
 def ks(dataset):
-    return dataset_cfg(dataset)["K"]
+    """The step budgets K a dataset builds schedules (and trains ART-RL) for."""
+    d = dataset_cfg(dataset)
+    if "K" in d:
+        return d["K"]
+    return sorted({k for klist in d.get("solvers", {}).values() for k in klist})
 
 
 def transfer_source(dataset, name):
@@ -75,6 +79,11 @@ def w2_datasets():
     return [
         d for d, c in config["datasets"].items() if c["model"]["type"] == "gaussian"
     ]
+
+
+def image_datasets():
+    """Datasets with an image score model: evaluated by sampling and FID."""
+    return [d for d, c in config["datasets"].items() if c["model"]["type"] == "unet"]
 
 
 def art_rl_name(dataset):
@@ -92,6 +101,13 @@ def check_config():
     """Cross-field checks the JSON schema cannot express; fail early naming the culprit."""
     group_of = {}
     for dataset, d in config["datasets"].items():
+        kind = d["model"]["type"]
+        need = ("K", "solver") if kind == "gaussian" else ("solvers",)
+        missing = [k for k in need if k not in d]
+        if missing:
+            raise ValueError(
+                f"config: datasets/{dataset} ({kind} model) needs the key(s) {missing}"
+            )
         for name, s in d["schedules"].items():
             group = METHOD_GROUP[s["method"]]
             if group_of.setdefault(name, (group, dataset))[0] != group:
@@ -130,6 +146,7 @@ def names_regex(methods):
 
 
 DATASET_RE = alternatives(config["datasets"])
+IMAGE_DATASET_RE = alternatives(image_datasets())
 W2_DATASET_RE = alternatives(w2_datasets())
 ALL_NAMES_RE = names_regex(None)
 BASELINE_RE = names_regex(BASELINE_METHODS)
@@ -146,13 +163,13 @@ def art_train_cfg(dataset):
     """The part of a dataset block ART-RL training depends on (so adding a schedule or changing
     a label does not retrain: params changes are a rerun trigger)."""
     d = dataset_cfg(dataset)
-    return {k: d[k] for k in ("model", "sigma_max", "solver", "art")}
+    return {k: d[k] for k in ("model", "sigma_max", "solver", "art") if k in d}
 
 
 def analytic_cfg(dataset):
     """The part of a dataset block the analytic ART schedule depends on."""
     d = dataset_cfg(dataset)
-    return {k: d[k] for k in ("model", "sigma_max", "solver", "analytic")}
+    return {k: d[k] for k in ("model", "sigma_max", "solver", "analytic") if k in d}
 
 
 def schedule_provenance(dataset, name):
@@ -214,7 +231,7 @@ def art_out_dir(wildcards, output):
 
 
 def w2_model_std(wildcards):
-    return dataset_cfg(wildcards.dataset)["model"]["std"]
+    return dataset_cfg(wildcards.dataset)["model"].get("std", 1.0)
 
 
 def w2_solver(wildcards):
@@ -242,8 +259,8 @@ def paper_args(wildcards):
     m = d["model"]
     same = (
         m["type"] == "gaussian"
-        and float(m["std"]) == PAPER_1D["std"]
-        and m["dim"] == PAPER_1D["dim"]
+        and float(m.get("std", 1.0)) == PAPER_1D["std"]
+        and m.get("dim", 1) == PAPER_1D["dim"]
         and float(d["sigma_max"]) == PAPER_1D["sigma_max"]
         and d["solver"] == PAPER_1D["solver"]
     )
@@ -305,5 +322,223 @@ def w2_targets(datasets=None):
 
 
 def demo_targets():
-    """The 1-D Gaussian slice (paper.md §4.1): gauss1d if configured, else every W2 dataset."""
-    return w2_targets(["gauss1d"] if "gauss1d" in config["datasets"] else None)
+    """The embedded default: the 1-D Gaussian slice (paper.md §4.1) and the digits chain."""
+    out = w2_targets(["gauss1d"] if "gauss1d" in config["datasets"] else None)
+    return out + image_targets(["digits"] if "digits" in config["datasets"] else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Image datasets: score model, sampling shards, FID (rules in images.smk)
+
+SOLVER_NFE = {
+    "euler": lambda K: K,
+    "heun": lambda K: 2 * K - 1,
+    "rk4": lambda K: 4 * K - 3,
+}
+TABLE_SUFFIX = {"heun": "", "euler": "_euler", "rk4": "_rk4"}  # digits_fid.csv is Heun
+PAPER_TABLE = {"heun": "cifar10-heun", "euler": "cifar10-euler", "rk4": "mnist-rk4"}
+
+
+def model_files(wildcards):
+    """The score-model file a dataset's denoiser is loaded from (none for analytic models)."""
+    m = dataset_cfg(wildcards.dataset)["model"]
+    return [m["path"]] if "path" in m else []
+
+
+def model_json(wildcards):
+    """--dataset-config of python -m artrl.sample: the model and sigma_max."""
+    d = dataset_cfg(wildcards.dataset)
+    return json.dumps(
+        {"model": d["model"], "sigma_max": d["sigma_max"]}, sort_keys=True
+    )
+
+
+def fid_cfg(dataset):
+    defaults = {"features": "digits", "samples": 5000, "shard_size": 2500, "batch": 250}
+    return {**defaults, "blocks": 1, **dataset_cfg(dataset).get("fid", {})}
+
+
+def cli_options(options):
+    """A config mapping as command-line flags: {steps: 10, no_attention: true} -> [...]."""
+    args = []
+    for key, value in options.items():
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            args.append(flag)
+        elif value is not False and value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def score_model_args(wildcards):
+    d = dataset_cfg(wildcards.dataset)
+    return cli_options(
+        {"resolution": d.get("resolution", 8), **d.get("score_model", {})}
+    )
+
+
+def classifier_args(wildcards):
+    d = dataset_cfg(wildcards.dataset)
+    fid = fid_cfg(wildcards.dataset)
+    return cli_options(
+        {"resolution": d.get("resolution", 8), **fid.get("classifier", {})}
+    )
+
+
+def shard_ranges(dataset):
+    """Inclusive seed ranges (lo, hi) of the sampling shards of one cell."""
+    f = fid_cfg(dataset)
+    n, size = f["samples"], f["shard_size"]
+    return [(lo, min(lo + size, n) - 1) for lo in range(0, n, size)]
+
+
+def shard_files(wildcards):
+    w = wildcards
+    return [
+        f"results/samples/{w.dataset}/{w.solver}/{w.name}/K{w.K}/seeds{lo}-{hi}.npz"
+        for lo, hi in shard_ranges(w.dataset)
+    ]
+
+
+def cell_meta(wildcards):
+    """Cell identity stored in each FID result (read by the tables)."""
+    w = wildcards
+    K = int(w.K)
+    meta = {
+        "dataset": w.dataset,
+        "name": w.name,
+        "method": schedule_cfg(w.dataset, w.name)["method"],
+        "solver": w.solver,
+        "K": K,
+        "nfe": SOLVER_NFE[w.solver](K),
+    }
+    return json.dumps(meta, sort_keys=True)
+
+
+def fid_cells(dataset, solver):
+    """(name, K) of every FID cell of one solver table (the reference row excluded)."""
+    ks_ = dataset_cfg(dataset)["solvers"][solver]
+    return [(name, K) for name in schedule_names(dataset) for K in ks_]
+
+
+def fid_file(dataset, solver, name, K):
+    return f"results/fid/{dataset}/{solver}/{name}/K{K}.json"
+
+
+def reference_file(dataset):
+    r = dataset_cfg(dataset).get("reference")
+    return fid_file(dataset, r["solver"], r["schedule"], r["K"]) if r else None
+
+
+def table_solver(wildcards):
+    """The solver of a table or figure: its wildcard, or Heun for {dataset}_fid.csv."""
+    return getattr(wildcards, "solver", "heun")
+
+
+def fid_table_inputs(wildcards):
+    d, solver = wildcards.dataset, table_solver(wildcards)
+    out = {"cells": [fid_file(d, solver, n, K) for n, K in fid_cells(d, solver)]}
+    if reference_file(d):
+        out["reference"] = reference_file(d)
+    return out
+
+
+def fid_entries(wildcards):
+    """NAME=PATH arguments of python -m artrl.report_images (a list: use {params.x:q})."""
+    d, solver = wildcards.dataset, table_solver(wildcards)
+    args = ["--solver", solver, "--fid"] + [
+        f"{n}={fid_file(d, solver, n, K)}" for n, K in fid_cells(d, solver)
+    ]
+    r = dataset_cfg(d).get("reference")
+    if r:
+        label = f"{schedule_label(d, r['schedule'])}, {r['solver']} K={r['K']} (floor)"
+        args += [
+            "--reference",
+            f"{r['schedule']}={reference_file(d)}",
+            "--reference-label",
+            label,
+        ]
+    return args
+
+
+def fid_paper_args(wildcards):
+    return ["--paper", PAPER_TABLE[table_solver(wildcards)]]
+
+
+def dataset_resolution(wildcards):
+    return dataset_cfg(wildcards.dataset).get("resolution", 8)
+
+
+def fid_batch(wildcards):
+    return fid_cfg(wildcards.dataset)["batch"]
+
+
+def fid_features(wildcards):
+    return fid_cfg(wildcards.dataset)["features"]
+
+
+def fid_blocks(wildcards):
+    return fid_cfg(wildcards.dataset)["blocks"]
+
+
+def sigma_figure_pairs(dataset):
+    """(name, schedule file) at up to four Heun step budgets (the solver of the paper's tables),
+    skipping Uniform, whose grid says nothing new."""
+    solvers = dataset_cfg(dataset)["solvers"]
+    klist = sorted(solvers.get("heun") or next(iter(solvers.values())))
+    chosen = [
+        klist[i]
+        for i in sorted({0, len(klist) // 3, 2 * len(klist) // 3, len(klist) - 1})
+    ]
+    return [
+        (name, f"results/schedules/{dataset}/{name}/K{K}.json")
+        for K in chosen
+        for name in schedule_names(dataset)
+        if schedule_cfg(dataset, name)["method"] != "uniform"
+    ]
+
+
+def sample_grid_pairs(dataset):
+    """(name, first shard) of every method at NFE 5: Heun K = 3, else Euler K = 5."""
+    solvers = dataset_cfg(dataset)["solvers"]
+    solver, K = ("heun", 3) if 3 in solvers.get("heun", []) else ("euler", 5)
+    lo, hi = shard_ranges(dataset)[0]
+    return [
+        (name, f"results/samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz")
+        for name in schedule_names(dataset)
+    ]
+
+
+def sigma_figure_files(wildcards):
+    return [path for _, path in sigma_figure_pairs(wildcards.dataset)]
+
+
+def sigma_figure_args(wildcards):
+    return ["--schedule"] + [
+        f"{n}={p}" for n, p in sigma_figure_pairs(wildcards.dataset)
+    ]
+
+
+def sample_grid_files(wildcards):
+    return [path for _, path in sample_grid_pairs(wildcards.dataset)]
+
+
+def sample_grid_args(wildcards):
+    return ["--shard"] + [f"{n}={p}" for n, p in sample_grid_pairs(wildcards.dataset)]
+
+
+def image_targets(datasets=None):
+    out = []
+    for d in image_datasets() if datasets is None else datasets:
+        for solver in dataset_cfg(d)["solvers"]:
+            table = f"results/tables/{d}{TABLE_SUFFIX[solver]}_fid"
+            out += [
+                f"{table}.csv",
+                f"{table}.md",
+                f"results/figures/{d}_fid_{solver}.png",
+            ]
+        out += [
+            f"results/figures/{d}_sigmas.png",
+            f"results/figures/{d}_samples_nfe5.png",
+        ]
+    return out

@@ -66,6 +66,7 @@ class ARTConfig:
     grad_clip: float = 0.0  # global-norm clip on each network's gradient (0 = off)
     features: str = "raw"  # "raw": (t/T, ψ/T, x/σ_prior); "summary": low-dim image features
     theta_init: float = 1.0  # the actor starts as the clock θ ≡ theta_init (Uniform schedule)
+    actor_output: str = "linear"  # μ = NN (paper) or "exp": μ = exp(NN) > 0, for stiff clocks
     clip_psi: bool = True  # clip ψ to [0, T] in the state (App. C)
     s_floor: float = 1e-6  # floor on s = T − ψ inside F and Q
     jvp_mode: str = "auto"  # Q by forward-mode JVP, falling back to double backward
@@ -186,9 +187,12 @@ class ARTTrainer:
         self.device = torch.device(device)
         self.prior_std = float(prior_std)
         d_in = feature_dim(cfg.features, int(np.prod(data_shape)))
+        if cfg.actor_output not in ("linear", "exp"):
+            raise ValueError(f"actor_output must be linear or exp, got {cfg.actor_output!r}")
+        bias = cfg.theta_init if cfg.actor_output == "linear" else math.log(cfg.theta_init)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.actor = MLP(d_in, cfg.hidden, cfg.layers, out_bias=cfg.theta_init)
+            self.actor = MLP(d_in, cfg.hidden, cfg.layers, out_bias=bias)
             self.critic = MLP(d_in, cfg.hidden, cfg.layers, out_bias=0.0)
         if cfg.net_dtype not in ("float32", "float64"):
             raise ValueError(f"net_dtype must be float32 or float64, got {cfg.net_dtype!r}")
@@ -206,6 +210,11 @@ class ARTTrainer:
         self.buffer_theta = np.zeros((0, K))  # executed θ of the last trajectories
         self.buffer_mu = np.zeros((0, K))  # actor means along the same trajectories
 
+    def mean(self, feats: Tensor) -> Tensor:
+        """The policy mean μ (Eq. 20): the actor's output, or its exponential."""
+        out = self.actor(feats.to(self.net_dtype)).double()
+        return out.exp() if self.cfg.actor_output == "exp" else out
+
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
     def rollout(self, B: int) -> Rollout:
@@ -219,7 +228,7 @@ class ARTTrainer:
             F, Q = drift_and_q(self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode)
             qn = batch_norm(Q)
             z = features(cfg.features, k * dt, x, psi, F, qn, cfg.T, self.prior_std)
-            mu = self.actor(z.to(self.net_dtype)).double()
+            mu = self.mean(z)
             var = cfg.lam / qn.clamp_min(cfg.eps)  # Eq. (11): N(μ, λ / (|Q| ∨ ε))
             noise = torch.randn(B, generator=self.gen, dtype=torch.float64, device=self.device)
             theta = mu + var.sqrt() * noise
@@ -270,7 +279,7 @@ class ARTTrainer:
         warm = self.iteration < cfg.critic_warmup
         if not warm:
             # Eq. 22b: ∂ log π = (θ − μ) / var · ∂μ for the Gaussian N(μ, var) with var fixed.
-            mu = self.actor(feats).double()
+            mu = self.mean(feats)
             logp = -0.5 * (ro.theta - mu) ** 2 / ro.var
             loss_a = -(logp * delta).sum(0).mean()
             self.opt_actor.zero_grad(set_to_none=True)

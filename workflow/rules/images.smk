@@ -1,0 +1,258 @@
+# The image chain (digits offline; EDM models plug into the same rules): score model,
+# FID feature extractor and reference statistics, sampling in shards of seeds, FID per cell,
+# tables and figures.
+
+
+rule train_score_model:
+    output:
+        "results/models/{dataset}/model.pt",
+    log:
+        "results/logs/train_score_model/{dataset}.log",
+    benchmark:
+        "results/benchmarks/train_score_model/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    threads: 2
+    params:
+        args=score_model_args,
+        seed=config["seed"],
+    shell:
+        "python -m artrl.models.train_score --dataset {wildcards.dataset} {params.args:q}"
+        " --seed {params.seed} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule fid_classifier:
+    output:
+        "results/fid/{dataset}/classifier.pt",
+    log:
+        "results/logs/fid_classifier/{dataset}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        args=classifier_args,
+        seed=config["seed"],
+    shell:
+        "python -m artrl.metrics.digits_features train {params.args:q} --seed {params.seed}"
+        " --no-progress --out {output} > {log} 2>&1"
+
+
+rule fid_ref_stats:
+    input:
+        "results/fid/{dataset}/classifier.pt",
+    output:
+        "results/fid/{dataset}/ref_stats.npz",
+    log:
+        "results/logs/fid_ref_stats/{dataset}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        resolution=dataset_resolution,
+    shell:
+        "python -m artrl.metrics.digits_features ref-stats --classifier {input}"
+        " --resolution {params.resolution} --out {output} > {log} 2>&1"
+
+
+rule sample_shard:
+    input:
+        schedule="results/schedules/{dataset}/{name}/K{K}.json",
+        model=model_files,
+    output:
+        "results/samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz",
+    log:
+        "results/logs/sample_shard/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+        solver="euler|heun|rk4",
+        name=ALL_NAMES_RE,
+        lo=r"\d+",
+        hi=r"\d+",
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        dataset_config=model_json,
+        batch=fid_batch,
+    shell:
+        "python -m artrl.sample --dataset-config {params.dataset_config:q}"
+        " --schedule {input.schedule} --solver {wildcards.solver}"
+        " --seeds {wildcards.lo}-{wildcards.hi} --batch {params.batch} --no-progress"
+        " --out {output} > {log} 2>&1"
+
+
+rule fid_cell:
+    input:
+        shards=shard_files,
+        classifier="results/fid/{dataset}/classifier.pt",
+        ref="results/fid/{dataset}/ref_stats.npz",
+    output:
+        "results/fid/{dataset}/{solver}/{name}/K{K}.json",
+    log:
+        "results/logs/fid_cell/{dataset}/{solver}/{name}/K{K}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+        solver="euler|heun|rk4",
+        name=ALL_NAMES_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        features=fid_features,
+        blocks=fid_blocks,
+        meta=cell_meta,
+    shell:
+        "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref}"
+        " --features {params.features} --classifier {input.classifier}"
+        " --blocks {params.blocks} --meta {params.meta:q} --out {output} > {log} 2>&1"
+
+
+rule fid_table_heun:
+    input:
+        unpack(fid_table_inputs),
+    output:
+        csv=report(
+            "results/tables/{dataset}_fid.csv",
+            caption="../report/fid_table.rst",
+            category="Images",
+            labels={"dataset": "{dataset}", "solver": "heun", "type": "table (CSV)"},
+        ),
+        md=report(
+            "results/tables/{dataset}_fid.md",
+            caption="../report/fid_table.rst",
+            category="Images",
+            labels={
+                "dataset": "{dataset}",
+                "solver": "heun",
+                "type": "table (Markdown)",
+            },
+        ),
+    log:
+        "results/logs/fid_table/{dataset}_heun.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        entries=fid_entries,
+        labels=labels_json,
+        paper=fid_paper_args,
+        digest=dataset_digest,
+        seed=config["seed"],
+    shell:
+        "python -m artrl.report_images fid-table {params.entries:q}"
+        " --labels-json {params.labels:q} {params.paper:q} --dataset {wildcards.dataset}"
+        " --config-digest {params.digest} --seed {params.seed}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+use rule fid_table_heun as fid_table with:
+    output:
+        csv=report(
+            "results/tables/{dataset}_{solver}_fid.csv",
+            caption="../report/fid_table.rst",
+            category="Images",
+            labels={
+                "dataset": "{dataset}",
+                "solver": "{solver}",
+                "type": "table (CSV)",
+            },
+        ),
+        md=report(
+            "results/tables/{dataset}_{solver}_fid.md",
+            caption="../report/fid_table.rst",
+            category="Images",
+            labels={
+                "dataset": "{dataset}",
+                "solver": "{solver}",
+                "type": "table (Markdown)",
+            },
+        ),
+    log:
+        "results/logs/fid_table/{dataset}_{solver}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+        solver="euler|rk4",
+
+
+rule fid_figure:
+    input:
+        unpack(fid_table_inputs),
+    output:
+        report(
+            "results/figures/{dataset}_fid_{solver}.png",
+            caption="../report/fid_figure.rst",
+            category="Images",
+            labels={
+                "dataset": "{dataset}",
+                "solver": "{solver}",
+                "type": "FID vs NFE",
+            },
+        ),
+    log:
+        "results/logs/fid_figure/{dataset}_{solver}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+        solver="euler|heun|rk4",
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        entries=fid_entries,
+        labels=labels_json,
+    shell:
+        "python -m artrl.report_images fid-figure {params.entries:q}"
+        " --labels-json {params.labels:q} --out {output} > {log} 2>&1"
+
+
+rule sigma_figure:
+    input:
+        sigma_figure_files,
+    output:
+        report(
+            "results/figures/{dataset}_sigmas.png",
+            caption="../report/sigma_figure.rst",
+            category="Images",
+            labels={"dataset": "{dataset}", "type": "sigma grids"},
+        ),
+    log:
+        "results/logs/sigma_figure/{dataset}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        entries=sigma_figure_args,
+        labels=labels_json,
+    shell:
+        "python -m artrl.report_images sigma-figure {params.entries:q}"
+        " --labels-json {params.labels:q} --out {output} > {log} 2>&1"
+
+
+rule sample_grid:
+    input:
+        sample_grid_files,
+    output:
+        report(
+            "results/figures/{dataset}_samples_nfe5.png",
+            caption="../report/sample_grid.rst",
+            category="Images",
+            labels={"dataset": "{dataset}", "type": "samples at NFE 5"},
+        ),
+    log:
+        "results/logs/sample_grid/{dataset}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        entries=sample_grid_args,
+        labels=labels_json,
+    shell:
+        "python -m artrl.report_images sample-grid {params.entries:q}"
+        " --labels-json {params.labels:q} --out {output} > {log} 2>&1"
