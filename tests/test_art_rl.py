@@ -158,3 +158,26 @@ def test_checkpoint_from_other_config_is_not_resumed(tmp_path):
     with pytest.raises(ValueError, match="lr_actor"):
         tr = make_trainer(old, K=8, seed=0)
         tr.load_checkpoint(d / "checkpoint.pt")
+
+
+def test_sigterm_writes_checkpoint_and_exits_143(tmp_path):
+    import os
+    import signal
+
+    tr = make_trainer(small(checkpoint_every=100), K=6, seed=0)
+    step = tr.step
+
+    def step_then_term():
+        out = step()
+        if tr.iteration == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # what SLURM sends at the time limit
+        return out
+
+    tr.step = step_then_term
+    with pytest.raises(SystemExit) as e:
+        tr.train(tmp_path / "ck.pt", progress=False, log=lambda *_: None)
+    assert e.value.code == 143
+    assert torch.load(tmp_path / "ck.pt", weights_only=False)["iteration"] == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(
+        signal.getsignal(signal.SIGTERM)
+    )

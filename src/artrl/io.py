@@ -6,9 +6,11 @@ same directory and is renamed into place (``os.replace`` is atomic on POSIX).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -69,3 +71,22 @@ def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
             np.savez(f, **arrays)
 
     return atomic_write(path, _w)
+
+
+@contextlib.contextmanager
+def sigterm_flag():
+    """Within the block, SIGTERM (what SLURM sends at a time limit) sets ``flag["set"]``.
+
+    Long loops check the flag, write a checkpoint and exit with 143 instead of dying mid-write.
+    Outside the main thread (where handlers cannot be installed) the flag simply stays False.
+    """
+    flag = {"set": False}
+    try:
+        old = signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
+    except ValueError:
+        old = None
+    try:
+        yield flag
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)

@@ -19,7 +19,6 @@ documented in README.md with the measurements that motivated it.
 from __future__ import annotations
 
 import math
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -31,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from artrl.art.dynamics import batch_norm, drift_and_q, euler_step, noise_level
-from artrl.io import atomic_write
+from artrl.io import atomic_write, sigterm_flag
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
@@ -412,13 +411,7 @@ class ARTTrainer:
                 self.load_state_dict(sd)
                 log(f"resumed from {checkpoint} at iteration {self.iteration}")
         end = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
-        term = {"flag": False}
-        old = None
-        try:
-            old = signal.signal(signal.SIGTERM, lambda *_: term.update(flag=True))
-        except ValueError:  # not in the main thread
-            pass
-        try:
+        with sigterm_flag() as term:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=end, initial=self.iteration, disable=not progress, mininterval=2)
@@ -434,14 +427,11 @@ class ARTTrainer:
                     )
                 done = self.iteration == end
                 if checkpoint is not None and (
-                    self.iteration % cfg.checkpoint_every == 0 or done or term["flag"]
+                    self.iteration % cfg.checkpoint_every == 0 or done or term["set"]
                 ):
                     self.save_checkpoint(checkpoint)
-                if term["flag"]:
+                if term["set"]:
                     log(f"SIGTERM: checkpoint written at iteration {self.iteration}; exiting")
                     raise SystemExit(143)
             bar.close()
             log(f"{self.iteration} iterations, {time.perf_counter() - t0:.1f} s this run")
-        finally:
-            if old is not None:
-                signal.signal(signal.SIGTERM, old)

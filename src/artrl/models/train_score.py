@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from artrl.data.digits import N_CLASSES, load_digits_images
-from artrl.io import atomic_write, write_json
+from artrl.io import atomic_write, sigterm_flag, write_json
 from artrl.models.unet import EDMLoss, EDMPrecond, parameter_count, save_model
 
 __all__ = ["TrainConfig", "train", "main"]
@@ -211,13 +210,7 @@ def train(
         tr.load_checkpoint(ckpt)
         log(f"resumed from {ckpt} at step {tr.step_count}")
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    term = {"flag": False}
-    old = None
-    try:
-        old = signal.signal(signal.SIGTERM, lambda *_: term.update(flag=True))
-    except ValueError:  # not in the main thread
-        pass
-    try:
+    with sigterm_flag() as term:
         bar = tqdm(total=cfg.steps, initial=tr.step_count, disable=not progress, mininterval=1)
         t0 = time.perf_counter()
         while tr.step_count < end:
@@ -228,19 +221,16 @@ def train(
             if on_step is not None:
                 on_step(tr.step_count)
             done = tr.step_count == end
-            if done or term["flag"] or tr.step_count % checkpoint_every == 0:
+            if done or term["set"] or tr.step_count % checkpoint_every == 0:
                 tr.wall += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 tr.save_checkpoint(ckpt)
-            if term["flag"]:
+            if term["set"]:
                 bar.close()
                 log(f"SIGTERM: checkpoint {ckpt} written at step {tr.step_count}; exiting")
                 raise SystemExit(143)
         tr.wall += time.perf_counter() - t0
         bar.close()
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
     meta = {
         **dataclasses.asdict(cfg),
         "steps_done": tr.step_count,
