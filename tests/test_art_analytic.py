@@ -47,3 +47,12 @@ def test_art_cost_analytic_beats_uniform_and_converges_to_continuous_optimum():
     # the Euler-discretised cost converges to the continuous one at first order in 1/K
     assert 1.5 < gaps[0] / gaps[1] < 2.5, gaps
     assert abs(gaps[1] / c_cont) < 0.03
+
+
+def test_code_convention_ends_at_sigma_min_then_zero():
+    b = build({"type": "gaussian", "std": 1.0, "dim": 1}, T)
+    fine = fine_grid(T, 400, "edm", 0.01)
+    psi, info = analytic_schedule(b.D, 6, T, b.prior, fine_sigmas=fine, n=64, convention="code")
+    sig = from_psi(psi, T)
+    assert len(sig) == 7 and abs(sig[-2] - 0.01) < 1e-9 and sig[-1] == 0.0
+    assert len(info["q"]) == len(fine) - 1  # q is never evaluated at σ = 0

@@ -67,12 +67,14 @@ def q_profile(
 
 
 def psi_grid_from_q(psi_fine: np.ndarray, q: np.ndarray, K: int, T: float) -> np.ndarray:
-    """θ* ∝ q^{-1/2}: ψ_k = u^{-1}(u(T)·k/K) with u(ψ) = ∫_0^ψ √q (trapezoid on the fine grid)."""
+    """θ* ∝ q^{-1/2}: ψ_k = u^{-1}(u(end)·k/K) with u(ψ) = ∫_0^ψ √q (trapezoid on the fine
+    grid), from ψ_0 = 0 to the fine grid's last point (``T`` when it reaches σ = 0)."""
     order = np.argsort(psi_fine)
     p, sq = np.asarray(psi_fine)[order], np.sqrt(np.maximum(np.asarray(q)[order], 1e-300))
     u = np.concatenate([[0.0], np.cumsum(0.5 * (sq[1:] + sq[:-1]) * np.diff(p))])
     psi = np.interp(np.linspace(0.0, u[-1], K + 1), u, p)
-    psi[0], psi[-1] = 0.0, T
+    psi[0] = 0.0
+    psi[-1] = T if abs(p[-1] - T) <= 1e-12 * T else p[-1]
     return psi
 
 
@@ -87,14 +89,29 @@ def analytic_schedule(
     labels=None,
     seed: int = 0,
     jvp_mode: str = "auto",
+    convention: str = "paper",
 ) -> tuple[np.ndarray, dict]:
-    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2}, and diagnostics."""
+    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2}, and diagnostics.
+
+    ``convention="paper"``: the K intervals cover σ ∈ [T, 0]. ``"code"`` (EDM's convention for
+    images): K − 1 intervals of the optimal clock cover [T, σ_min], σ_min being the fine grid's
+    last positive σ, then one step to 0; q is never evaluated at σ = 0, where |Q| ~ 1/σ.
+    """
     fine = np.asarray(fine_sigmas, dtype=np.float64)
     if fine[0] != T or fine[-1] != 0.0:
         raise ValueError("analytic_schedule: the fine grid must run from σ_max = T down to 0")
-    q = q_profile(D, fine, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
-    psi = psi_grid_from_q(T - fine, q, K, T)
-    return psi, {"fine_sigmas": fine.tolist(), "q": q.tolist(), "rollouts": n}
+    if convention not in ("paper", "code"):
+        raise ValueError(f"convention must be paper or code, got {convention!r}")
+    if convention == "code":
+        if K < 2:
+            raise ValueError("the code convention needs K >= 2")
+        q = q_profile(D, fine[:-1], prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+        psi = np.append(psi_grid_from_q(T - fine[:-1], q, K - 1, T), T)
+    else:
+        q = q_profile(D, fine, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+        psi = psi_grid_from_q(T - fine, q, K, T)
+    info = {"fine_sigmas": fine.tolist(), "q": q.tolist(), "rollouts": n, "convention": convention}
+    return psi, info
 
 
 @torch.no_grad()
@@ -179,6 +196,7 @@ def main(argv: list[str] | None = None):
         n=int(acfg.get("rollouts", 4096)),
         labels=bundle.labels,
         seed=a.seed,
+        convention=acfg.get("convention", "paper"),
     )
     sched = Schedule(
         sigmas=from_psi(psi, T),
