@@ -212,7 +212,9 @@ class ARTTrainer:
     def mean(self, feats: Tensor) -> Tensor:
         """The policy mean μ (Eq. 20): the actor's output, or its exponential."""
         out = self.actor(feats.to(self.net_dtype)).double()
-        return out.exp() if self.cfg.actor_output == "exp" else out
+        if self.cfg.actor_output == "exp":  # θ in [1e-4, K]: at most the whole clock in one step
+            return out.clamp(math.log(1e-4), math.log(self.cfg.K)).exp()
+        return out
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
