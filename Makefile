@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # rules call `python -m artrl...`: put the venv first on PATH so that is the venv's python
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: install demo test lint
+.PHONY: install demo demo-digits test lint
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo
+
+demo-digits: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo_digits
 
 test: install
 	$(RUN) $(BIN)/python -m pytest -q

@@ -38,3 +38,9 @@ rule demo:
     input:
         demo_targets(),
     localrule: True
+
+
+rule demo_digits:
+    input:
+        demo_digits_targets(),
+    localrule: True

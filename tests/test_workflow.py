@@ -187,7 +187,7 @@ def test_digits_dry_run_job_counts(tmp_path):
     cfg = _config("digits")
     d = cfg["datasets"]["digits"]
     d["fid"].update(samples=5000, shard_size=1000, batch=250)
-    r = _dry_run(tmp_path, cfg, "demo")
+    r = _dry_run(tmp_path, cfg, "demo_digits")
     assert r.returncode == 0, r.stdout + r.stderr
     counts = _job_counts(r.stdout + r.stderr)
     ks = {k for klist in d["solvers"].values() for k in klist}
