@@ -3,36 +3,25 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from artrl.art.distill import main as distill_main
 from artrl.art.train import main as train_main
 from artrl.models import build
-from artrl.models.unet import EDMPrecond, save_model
 from artrl.schedules import Schedule
 
 
-@pytest.fixture(scope="module")
-def tiny_unet(tmp_path_factory):
-    torch.manual_seed(0)
-    net = EDMPrecond(img_resolution=8, img_channels=1, channels=8, channel_mult=(1, 2))
-    path = tmp_path_factory.mktemp("m") / "model.pt"
-    save_model(path, net)
-    return path
-
-
-def test_build_unet_bundle(tiny_unet):
-    b = build({"type": "unet", "path": str(tiny_unet)}, 80.0)
+def test_build_unet_bundle(tiny_model):
+    b = build({"type": "unet", "path": str(tiny_model)}, 80.0)
     assert b.data_shape == (1, 8, 8) and b.n_classes == 0 and b.labels is None
     x = b.prior(4, torch.Generator().manual_seed(0))
     assert x.dtype == torch.float64 and x.shape == (4, 1, 8, 8)
     assert 40 < float(x.std()) < 120  # x_T = 80 · N(0, I)
 
 
-def test_art_rl_on_images_yields_valid_schedule(tiny_unet, tmp_path):
+def test_art_rl_on_images_yields_valid_schedule(tiny_model, tmp_path):
     dcfg = {
-        "model": {"type": "unet", "path": str(tiny_unet)},
+        "model": {"type": "unet", "path": str(tiny_model)},
         "sigma_max": 80.0,
         "art": {"features": "summary", "iterations": 6, "batch": 4, "hidden": 16,
                 "checkpoint_every": 3, "distill_trajectories": 24},

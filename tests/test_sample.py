@@ -6,18 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from artrl.models.unet import EDMPrecond, save_model
 from artrl.sample import generate, main, seed_latents, to_uint8_nhwc
 from artrl.schedules import Schedule, edm
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    torch.manual_seed(0)
-    net = EDMPrecond(img_resolution=8, img_channels=1, channels=8, channel_mult=(1, 2))
-    path = tmp_path_factory.mktemp("m") / "model.pt"
-    save_model(path, net)
-    return path
 
 
 def test_seed_latents_are_per_seed():
@@ -54,45 +44,14 @@ def test_cli_writes_shard(tiny_model, tmp_path):
     s = Schedule(edm(2, 80.0, 0.002, convention="code"), "edm", "digits", 2)
     sp = s.save(tmp_path / "s.json")
     dcfg = json.dumps({"model": {"type": "unet", "path": str(tiny_model)}, "sigma_max": 80.0})
-    out = tmp_path / "shard.npz"
-    main(
-        [
-            "--dataset-config",
-            dcfg,
-            "--schedule",
-            str(sp),
-            "--solver",
-            "euler",
-            "--seeds",
-            "0-5",
-            "--batch",
-            "3",
-            "--out",
-            str(out),
-            "--no-progress",
-        ]
-    )
+    args = ["--dataset-config", dcfg, "--schedule", str(sp), "--solver", "euler",
+            "--seeds", "0-5", "--batch", "3", "--no-progress"]  # fmt: skip
+    out, again = tmp_path / "shard.npz", tmp_path / "again.npz"
+    for path in (out, again):
+        main([*args, "--out", str(path)])
     z = np.load(out)
     assert z["images"].shape == (6, 8, 8, 1)
     assert json.loads(str(z["meta"]))["nfe"] == 2
-    again = tmp_path / "again.npz"
-    main(
-        [
-            "--dataset-config",
-            dcfg,
-            "--schedule",
-            str(sp),
-            "--solver",
-            "euler",
-            "--seeds",
-            "0-5",
-            "--batch",
-            "3",
-            "--out",
-            str(again),
-            "--no-progress",
-        ]
-    )
     np.testing.assert_array_equal(z["images"], np.load(again)["images"])  # deterministic
 
 
