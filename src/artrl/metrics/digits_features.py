@@ -321,14 +321,10 @@ class DigitsFeatureExtractor:
     def _to_unit_nchw(self, images: Any) -> Tensor:
         """Images in any accepted layout → float32 ``[N, 1, R, R]`` in [−1, 1] (CPU)."""
         from artrl.data.digits import from_uint8
+        from artrl.metrics.fid import nhwc_uint8_to_nchw
 
         if isinstance(images, np.ndarray):
-            if images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(
-                    f"numpy images must be uint8 [N, H, W, C], got {images.dtype} "
-                    f"{list(images.shape)}"
-                )
-            t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+            t = nhwc_uint8_to_nchw(images)
         elif isinstance(images, Tensor):
             if images.ndim != 4:
                 raise ValueError(f"torch images must be [N, C, H, W], got {list(images.shape)}")

@@ -209,6 +209,15 @@ def _read_npz(
             raise ValueError(f"{path}: corrupt .npz {what} ({e})") from None
 
 
+def nhwc_uint8_to_nchw(images: np.ndarray) -> torch.Tensor:
+    """Checked uint8 images ``[N, H, W, C]`` (the shard layout) as a uint8 ``[N, C, H, W]`` view."""
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(
+            f"numpy images must be uint8 [N, H, W, C], got {images.dtype} {list(images.shape)}"
+        )
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+
+
 def load_shards(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate sample shards into ``(images uint8 [N, H, W, C], seeds int64 [N])``.
 
@@ -372,12 +381,7 @@ class InceptionFeatureExtractor:
     def __call__(self, images: Any) -> np.ndarray | torch.Tensor:
         """Features float64 ``[N, 2048]`` (numpy for numpy input, torch for torch input)."""
         if isinstance(images, np.ndarray):
-            if images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(
-                    f"numpy images must be uint8 [N, H, W, C], got {images.dtype} "
-                    f"{list(images.shape)}"
-                )
-            x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+            x = nhwc_uint8_to_nchw(images)
         else:
             x = images.detach().cpu()
         if x.shape[1] == 1:
