@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from artrl.io import write_json
 
@@ -152,11 +153,13 @@ def edm(
         raise ValueError(f"rho must be > 0, got {rho!r}")
     a, b = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
     if convention == "code":
+        # bit-for-bit EDM generate.py: a float64 torch ramp, torch's pow, nothing forced
         _positive_sigma_min("edm", K, sigma_min)
-        s = _finish((a + _code_u(K) * (b - a)) ** rho)
+        i = torch.arange(K, dtype=torch.float64)
+        s = _finish(((a + i / max(K - 1, 1) * (b - a)) ** rho).numpy())
     else:
         s = _force_last_zero((a + _paper_u(K) * (b - a)) ** rho)
-    s[0] = sigma_max
+        s[0] = sigma_max
     return validate(s, sigma_max=sigma_max, K=K, name="edm")
 
 

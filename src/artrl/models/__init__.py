@@ -51,9 +51,21 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
             p.requires_grad_(False)
         shape = (net.img_channels, net.img_resolution, net.img_resolution)
         return _edm_bundle(net, shape, sigma_max, net.label_dim)
+    if kind == "edm":  # an NVIDIA EDM network pickle (ecosystem.md §4.2), loaded without EDM
+        from artrl.models.edm import EDMDenoiser, load_edm
+
+        allowed = spec.get("sha256")
+        if isinstance(allowed, str):
+            allowed = [allowed]
+        net = load_edm(
+            spec["path"], device, sha256_allowed=None if allowed is None else set(allowed)
+        )
+        denoiser = EDMDenoiser(net)
+        shape = (denoiser.img_channels, denoiser.img_resolution, denoiser.img_resolution)
+        return _edm_bundle(denoiser, shape, sigma_max, denoiser.label_dim)
     raise ValueError(
         f"model type {kind!r} is not known; set datasets.<name>.model.type to one of: "
-        "gaussian, unet"
+        "gaussian, unet, edm"
     )
 
 
