@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from artrl.schedules import Schedule, edm, resample_psi
+from artrl.schedules import Schedule, edm, resample_loglinear, resample_psi
 from artrl.transfer import main, transfer
 
 
@@ -37,7 +37,24 @@ def test_transfer_keeps_provenance_and_resamples():
         7,
         "abc123",
     )
-    assert out.extra == {"from": "in.json", "from_K": 10, "from_method": "art_rl"}
+    assert out.extra == {
+        "from": "in.json",
+        "from_K": 10,
+        "from_method": "art_rl",
+        "resample": "psi",
+    }
+
+
+def test_transfer_loglinear_and_cross_dataset():
+    """EXT Table 5 (K = 18 → K′, log-linear) and Table 6 (same grid on another data set)."""
+    src = _src(18)
+    out = transfer(src, 6, method="art_rl_resampled", resample="loglinear")
+    np.testing.assert_array_equal(out.sigmas, resample_loglinear(src.sigmas, 6))
+    moved = transfer(src, 18, method="art_rl", dataset="afhqv2")
+    np.testing.assert_array_equal(moved.sigmas, src.sigmas)  # unchanged grid
+    assert moved.dataset == "afhqv2" and moved.extra["from_dataset"] == "gauss1d"
+    with pytest.raises(ValueError, match="resample"):
+        transfer(src, 6, method="x", resample="cubic")
 
 
 def test_transfer_same_K_is_identity():

@@ -1,9 +1,18 @@
-"""Reuse a learned schedule at another K by resampling its ART clock (paper "K=100 → K" row).
+"""Reuse a learned schedule at another K, or on another data set (paper.md §3.7, §4.2).
 
-The K-interval schedule's clock ψ_k = T − σ_k on t_k = kT/K is taken piecewise linear in t and
-evaluated on the uniform grid with ``--K`` intervals (:func:`artrl.schedules.resample_psi`).
-The result keeps the source's dataset, seed and config digest and records where it came from
-in ``extra`` (``from``, ``from_K``, ``from_method``).
+Two resampling rules (``--resample``):
+
+* ``psi`` (default): the K-interval schedule's clock ψ_k = T − σ_k on t_k = kT/K is taken
+  piecewise linear in t and evaluated on the uniform grid with ``--K`` intervals
+  (:func:`artrl.schedules.resample_psi`): the paper's 1-D "K=100 → K" row;
+* ``loglinear``: log σ interpolated over the positive σ's
+  (:func:`artrl.schedules.resample_loglinear`): the paper's "K = 18 schedule resampled to
+  K′ = 4 … 20" (v1 §5.3.1, EXT Table 5).
+
+At the same K both are the identity, so ``--dataset OTHER`` with the source's K is the paper's
+cross-data-set transfer (the CIFAR-10 grid reused unchanged on AFHQv2, FFHQ, ImageNet-64).
+The result keeps the source's seed and config digest and records where it came from in
+``extra`` (``from``, ``from_K``, ``from_method``, ``from_dataset``, ``resample``).
 
 Run ``python -m artrl.transfer --help`` for the command line interface.
 """
@@ -14,17 +23,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from artrl.schedules import Schedule, ScheduleError, resample_psi
+from artrl.schedules import Schedule, ScheduleError, resample_loglinear, resample_psi
+
+RESAMPLERS = {"psi": resample_psi, "loglinear": resample_loglinear}
 
 
-def transfer(src: Schedule, K: int, *, method: str, source: str | None = None) -> Schedule:
-    """The schedule ``src`` resampled to ``K`` intervals on its ψ-clock, named ``method``."""
-    sigmas = resample_psi(src.sigmas, K)
-    extra = {"from": source, "from_K": src.K, "from_method": src.method}
+def transfer(
+    src: Schedule,
+    K: int,
+    *,
+    method: str,
+    source: str | None = None,
+    resample: str = "psi",
+    dataset: str | None = None,
+) -> Schedule:
+    """The schedule ``src`` resampled to ``K`` intervals (``resample``: psi | loglinear), named
+    ``method``, optionally relabelled for another ``dataset`` (cross-data-set transfer)."""
+    if resample not in RESAMPLERS:
+        raise ValueError(f"resample must be one of {sorted(RESAMPLERS)}, got {resample!r}")
+    sigmas = RESAMPLERS[resample](src.sigmas, K)
+    extra = {"from": source, "from_K": src.K, "from_method": src.method, "resample": resample}
+    if dataset is not None and dataset != src.dataset:
+        extra["from_dataset"] = src.dataset
     return Schedule(
         sigmas,
         method=method,
-        dataset=src.dataset,
+        dataset=dataset or src.dataset,
         K=K,
         seed=src.seed,
         config_digest=src.config_digest,
@@ -49,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
         default="art_rl_transfer",
         help="'method' stored in the output schedule",
     )
+    p.add_argument(
+        "--resample",
+        choices=sorted(RESAMPLERS),
+        default="psi",
+        help="psi: the clock psi(t) on the new t-grid; loglinear: log sigma interpolation",
+    )
+    p.add_argument("--dataset", default=None, help="relabel for another data set (transfer)")
     p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
     return p
 
@@ -60,7 +91,14 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error(f"--K must be >= 1, got {a.K}")
     try:
         src = Schedule.load(a.schedule)
-        out = transfer(src, a.K, method=a.method_name, source=str(a.schedule))
+        out = transfer(
+            src,
+            a.K,
+            method=a.method_name,
+            source=str(a.schedule),
+            resample=a.resample,
+            dataset=a.dataset,
+        )
     except (ScheduleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
