@@ -5,7 +5,9 @@ around a tiny EDM-style network with an old-style attention ``autograd.Function`
 """
 
 import hashlib
+import json
 import math
+import os
 import pickle
 import sys
 import types
@@ -142,6 +144,21 @@ def test_sha256_allow_list(uncond):
     assert bundle.data_shape == (3, 8, 8)
     with pytest.raises(EDMPickleError, match=digest):
         build({"type": "edm", "path": str(path), "sha256": "f" * 64}, 80.0)
+
+
+def test_build_trusts_only_the_lock_file_digest(uncond, tmp_path):
+    """Without model.sha256 the digest pinned at download (resources/checksums.json) decides."""
+    path, _ = uncond
+    lock = tmp_path / "checksums.json"
+    spec = {"type": "edm", "path": str(path), "lock": str(lock)}
+    with pytest.raises(ValueError, match="not pinned"):
+        build(spec, 80.0)  # no lock file yet: refused before unpickling
+    key = os.path.relpath(path, tmp_path)
+    lock.write_text(json.dumps({key: "0" * 64}))
+    with pytest.raises(EDMPickleError, match="sha256"):
+        build(spec, 80.0)  # pinned digest differs from the file's
+    lock.write_text(json.dumps({key: hashlib.sha256(path.read_bytes()).hexdigest()}))
+    assert build(spec, 80.0).data_shape == (3, 8, 8)
 
 
 def test_clear_errors(tmp_path):

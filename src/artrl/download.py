@@ -44,6 +44,8 @@ __all__ = [
     "download",
     "verify",
     "sha256_file",
+    "lock_key",
+    "read_lock",
     "main",
 ]
 
@@ -110,13 +112,13 @@ def sha256_file(path: str | os.PathLike) -> str:
 # The lock file
 
 
-def _lock_key(path: Path, lock_file: Path) -> str:
+def lock_key(path: str | os.PathLike, lock_file: Path) -> str:
     """The lock entry of ``path``: relative to the lock file's folder, POSIX separators."""
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(lock_file.parent))
     return Path(rel).as_posix()
 
 
-def _read_lock(lock_file: Path) -> dict[str, str]:
+def read_lock(lock_file: Path) -> dict[str, str]:
     if not lock_file.exists():
         return {}
     data = read_json(lock_file)
@@ -147,7 +149,7 @@ def _locked(lock_file: Path) -> Iterator[None]:
 def _record(lock_file: Path, key: str, digest: str) -> str:
     """Record ``key: digest`` unless present; return the digest now on record."""
     with _locked(lock_file):
-        lock = _read_lock(lock_file)
+        lock = read_lock(lock_file)
         if key not in lock:
             lock[key] = digest
             write_json(lock_file, dict(sorted(lock.items())))
@@ -172,8 +174,8 @@ def verify(path: str | os.PathLike, lock_file: str | os.PathLike) -> str:
     path, lock_file = Path(path), Path(lock_file)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (nothing to verify)")
-    key = _lock_key(path, lock_file)
-    expected = _read_lock(lock_file).get(key)
+    key = lock_key(path, lock_file)
+    expected = read_lock(lock_file).get(key)
     if expected is None:
         raise ChecksumError(
             f"{path}: no sha256 recorded in {lock_file} under {key!r}; download it with "
@@ -237,8 +239,8 @@ def download(
     no retry when the host is unreachable (:class:`OfflineError`) or on other HTTP errors.
     """
     dest, lock_file = Path(dest), Path(lock_file)
-    entry = _lock_key(dest, lock_file)
-    recorded = _read_lock(lock_file).get(entry)
+    entry = lock_key(dest, lock_file)
+    recorded = read_lock(lock_file).get(entry)
     if recorded is not None and dest.is_file() and sha256_file(dest) == recorded:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -54,12 +54,7 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
     if kind == "edm":  # an NVIDIA EDM network pickle (ecosystem.md §4.2), loaded without EDM
         from artrl.models.edm import EDMDenoiser, load_edm
 
-        allowed = spec.get("sha256")
-        if isinstance(allowed, str):
-            allowed = [allowed]
-        net = load_edm(
-            spec["path"], device, sha256_allowed=None if allowed is None else set(allowed)
-        )
+        net = load_edm(spec["path"], device, sha256_allowed=trusted_sha256(spec))
         denoiser = EDMDenoiser(net)
         shape = (denoiser.img_channels, denoiser.img_resolution, denoiser.img_resolution)
         return _edm_bundle(denoiser, shape, sigma_max, denoiser.label_dim)
@@ -67,6 +62,34 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
         f"model type {kind!r} is not known; set datasets.<name>.model.type to one of: "
         "gaussian, unet, edm"
     )
+
+
+DEFAULT_LOCK = "resources/checksums.json"
+
+
+def trusted_sha256(spec: dict) -> set[str]:
+    """The sha256 digests an EDM pickle may have before it is unpickled (which runs its code).
+
+    ``model.sha256`` (a digest or a list) allows files explicitly; otherwise the digest pinned
+    for this path in the lock file ``model.lock`` (default ``resources/checksums.json``,
+    written by ``python -m artrl.download`` at the first download) is the only one allowed.
+    """
+    allowed = spec.get("sha256")
+    if allowed is not None:
+        return {allowed} if isinstance(allowed, str) else set(allowed)
+    from pathlib import Path
+
+    from artrl.download import lock_key, read_lock
+
+    lock = Path(spec.get("lock", DEFAULT_LOCK))
+    pinned = read_lock(lock).get(lock_key(spec["path"], lock)) if lock.exists() else None
+    if pinned is None:
+        raise ValueError(
+            f"{spec['path']}: refusing to unpickle an EDM file (it runs the code inside it) "
+            f"whose sha256 is not pinned in {lock}; download it with the workflow's download "
+            "rule (which pins it), or allow it explicitly with datasets.<name>.model.sha256"
+        )
+    return {pinned}
 
 
 def _edm_bundle(net, shape, sigma_max: float, n_classes: int) -> ModelBundle:
