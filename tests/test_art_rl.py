@@ -180,3 +180,40 @@ def test_sigterm_writes_checkpoint_and_exits_143(tmp_path):
     assert e.value.code == 143
     assert torch.load(tmp_path / "ck.pt", weights_only=False)["iteration"] == 3
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+
+
+def test_warm_start_fits_the_edm_clock():
+    """init_schedule=edm: before Algorithm 1 the actor's mean reproduces EDM's clock
+    θ_k = (σ_k − σ_{k+1})/Δt along that clock's own states."""
+    from artrl.schedules import edm
+
+    cfg = small(init_schedule="edm", init_sigma_min=0.05, actor_output="exp", init_steps=400)
+    tr = make_trainer(cfg, K=8, seed=0)
+    target = -np.diff(edm(8, 3.0, 0.05, rho=7.0, convention="code")) / (3.0 / 8)
+    np.testing.assert_allclose(tr.init_clock(), target, rtol=1e-12)
+    before = tr.mean(tr.rollout(4).feats).detach().numpy()
+    assert np.allclose(before, 1.0, atol=0.05)  # the uniform start θ ≡ 1
+    rel = tr.warm_start()
+    assert rel < 0.1, rel
+    # the fitted actor, run deterministically from x_T, follows EDM's grid
+    tr.cfg.lam = 0.0
+    ro = tr.rollout(4)
+    np.testing.assert_allclose(ro.mu.mean(1).numpy(), target, rtol=0.25)
+    assert abs(float(ro.budget.mean()) - 3.0) < 0.15
+
+
+def test_warm_start_runs_once_and_is_deterministic(tmp_path):
+    cfg = small(init_schedule="edm", init_sigma_min=0.05, actor_output="exp", init_steps=50)
+    logs = []
+    for run in ("a", "b"):
+        tr = make_trainer(cfg, K=6, seed=3)
+        tr.train(tmp_path / run / "ck.pt", progress=False, log=logs.append)
+    assert sum("fitted to the edm clock" in m for m in logs) == 2
+    a = torch.load(tmp_path / "a" / "ck.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "ck.pt", weights_only=False)
+    for k in a["actor"]:
+        torch.testing.assert_close(a["actor"][k], b["actor"][k], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="init_schedule"):
+        make_trainer(small(init_schedule="karras"), K=4, seed=0).init_clock()
+    with pytest.raises(ValueError, match="actor_output: exp"):
+        make_trainer(small(init_schedule="edm"), K=4, seed=0).warm_start()

@@ -65,6 +65,12 @@ class ARTConfig:
     grad_clip: float = 0.0  # global-norm clip on each network's gradient (0 = off)
     features: str = "raw"  # "raw": (t/T, ψ/T, x/σ_prior); "summary": low-dim image features
     theta_init: float = 1.0  # the actor starts as the clock θ ≡ theta_init (Uniform schedule)
+    # "uniform": start from θ ≡ theta_init; "edm": fit the actor's mean to EDM's ρ-grid clock
+    # (σ_min = init_sigma_min, ρ = init_rho) on rollouts of that clock before Algorithm 1
+    init_schedule: str = "uniform"
+    init_rho: float = 7.0
+    init_sigma_min: float = 2e-3
+    init_steps: int = 300  # Adam steps of that fit
     actor_output: str = "linear"  # μ = NN (paper) or "exp": μ = exp(NN) > 0, for stiff clocks
     clip_psi: bool = True  # clip ψ to [0, T] in the state (App. C)
     s_floor: float = 1e-6  # floor on s = T − ψ inside F and Q
@@ -215,6 +221,65 @@ class ARTTrainer:
         if self.cfg.actor_output == "exp":  # θ in [1e-4, K]: at most the whole clock in one step
             return out.clamp(math.log(1e-4), math.log(self.cfg.K)).exp()
         return out
+
+    # ------------------------------------------------------------------ warm start
+    def init_clock(self) -> np.ndarray:
+        """θ_k of the schedule the actor starts from: ψ_{k+1} − ψ_k = θ_k Δt, ψ = T − σ."""
+        cfg = self.cfg
+        if cfg.init_schedule == "edm":
+            from artrl.schedules import edm
+
+            sig = edm(cfg.K, cfg.T, cfg.init_sigma_min, rho=cfg.init_rho, convention="code")
+            return -np.diff(sig) / cfg.dt
+        if cfg.init_schedule == "uniform":
+            return np.full(cfg.K, cfg.theta_init)
+        raise ValueError(f"init_schedule must be uniform or edm, got {cfg.init_schedule!r}")
+
+    def warm_start(self) -> float | None:
+        """Fit the actor mean to :meth:`init_clock` on the states that clock visits.
+
+        Behaviour cloning by least squares on log θ (``exp`` actor output only), from one
+        batch of deterministic rollouts; the critic is left for ``critic_warmup``.
+        Returns the final relative RMS error of the fit (None for the uniform start, which the
+        actor's initialisation already is).
+        """
+        cfg = self.cfg
+        if cfg.init_schedule == "uniform":
+            return None
+        if cfg.actor_output != "exp":  # EDM's clock spans ~4 decades: fitted on log θ
+            raise ValueError("init_schedule other than uniform needs actor_output: exp")
+        target = torch.as_tensor(self.init_clock(), dtype=torch.float64, device=self.device)
+        gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
+        B = max(cfg.batch, 16)
+        with torch.no_grad():
+            x = self.prior(B, gen).to(self.device, torch.float64)
+            lab = self.labels(B, gen) if self.labels is not None else None
+            psi = torch.zeros(B, dtype=torch.float64, device=self.device)
+            zs = []
+            for k in range(cfg.K):
+                F, Q = drift_and_q(
+                    self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
+                )
+                zs.append(
+                    features(
+                        cfg.features, k * cfg.dt, x, psi, F, batch_norm(Q), cfg.T, self.prior_std
+                    )
+                )
+                theta = target[k].expand(B)
+                x, psi = euler_step(x, psi, theta, F, cfg.dt)
+                psi = psi.clamp(0.0, cfg.T)
+        z = torch.stack(zs)  # [K, B, f]
+        y = target[:, None].expand(cfg.K, B)
+        opt = torch.optim.Adam(self.actor.parameters(), lr=1e-2)
+        for _ in range(cfg.init_steps):
+            mu = self.mean(z)
+            loss = (mu.log() - y.log()).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            rel = float(((self.mean(z) / y - 1) ** 2).mean().sqrt())
+        return rel
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -412,6 +477,9 @@ class ARTTrainer:
             else:
                 self.load_state_dict(sd)
                 log(f"resumed from {checkpoint} at iteration {self.iteration}")
+        if self.iteration == 0 and cfg.init_schedule != "uniform":
+            rel = self.warm_start()
+            log(f"actor fitted to the {cfg.init_schedule} clock (relative RMS error {rel:.3g})")
         end = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
         with sigterm_flag() as term:
             from tqdm.auto import tqdm
