@@ -1,0 +1,24 @@
+"""Competing timestep-schedule methods, re-implemented on this package's solvers and models.
+
+Each module makes one σ-schedule ``[σ_max, …, 0]`` for a dataset's score model and writes it as
+an :class:`artrl.schedules.Schedule` JSON file, with a command line shaped like
+``python -m artrl.art.analytic``'s (``--dataset-config --K --dataset --seed --config-digest
+--device --solver --out``):
+
+* :mod:`artrl.methods.gits` — GITS (Chen et al., ICML 2024; anchors.md §4.2): dynamic
+  programming over a fine teacher grid with a one-step cost matrix.
+* :mod:`artrl.methods.dmn` — DMN / DM-NonUniform (Xue et al., CVPR 2024; anchors.md §4.4): a
+  model-free error bound over the λ = log-SNR grid, minimised with scipy.
+* :mod:`artrl.methods.ld3` — LD3-style (Tong et al., ICLR 2025; anchors.md §4.3): the timesteps
+  learned by back-propagating through the solver against a high-NFE teacher.
+
+AYS is the closed form :func:`artrl.schedules.ays_gaussian` (anchors.md §4.1); its optimiser
+needs real data and has no public code, so it has no module here.
+
+Shared pieces (the step formulas, the counting wrapper, the command line) live in
+:mod:`artrl.methods.common`.
+"""
+
+METHODS = ("gits", "dmn", "ld3")
+
+__all__ = ["METHODS"]
