@@ -56,3 +56,48 @@ def test_code_convention_ends_at_sigma_min_then_zero():
     sig = from_psi(psi, T)
     assert len(sig) == 7 and abs(sig[-2] - 0.01) < 1e-9 and sig[-1] == 0.0
     assert len(info["q"]) == len(fine) - 1  # q is never evaluated at σ = 0
+
+
+def test_cli_profile_once_then_every_K_gives_the_direct_schedule(tmp_path):
+    """The q-profile is K-independent: --save-profile once, then --profile per K gives the same
+    schedule file as computing everything at that K; a profile of other settings is refused."""
+    import json
+
+    import pytest
+
+    from artrl.art.analytic import main
+    from artrl.schedules import Schedule
+
+    dcfg = {
+        "model": {"type": "gaussian", "std": 1.0, "dim": 1},
+        "sigma_max": 3.0,
+        "analytic": {"rollouts": 256, "fine_steps": 100},
+    }
+    common = ["--dataset-config", json.dumps(dcfg), "--dataset", "g", "--seed", "1"]
+    prof = tmp_path / "q.npz"
+    main([*common, "--save-profile", str(prof)])
+    for K in (3, 7):
+        direct = main([*common, "--K", str(K), "--out", str(tmp_path / f"d{K}.json")])
+        reused = main(
+            [*common, "--K", str(K), "--profile", str(prof), "--out", str(tmp_path / f"r{K}.json")]
+        )
+        assert direct.read_bytes() == reused.read_bytes()
+        assert Schedule.load(reused).K == K
+    other = json.dumps({**dcfg, "analytic": {"rollouts": 128, "fine_steps": 100}})
+    with pytest.raises(SystemExit, match="rebuild"):
+        main(
+            [
+                "--dataset-config",
+                other,
+                "--dataset",
+                "g",
+                "--seed",
+                "1",
+                "--K",
+                "3",
+                "--profile",
+                str(prof),
+                "--out",
+                str(tmp_path / "x.json"),
+            ]
+        )

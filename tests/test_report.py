@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,10 @@ import pytest
 import artrl
 from artrl.report import (
     PAPER_W2,
+    PROVENANCE_COLUMNS,
     ReportError,
+    code_version,
+    git_describe,
     load_metrics,
     main,
     theta_figure,
@@ -23,6 +28,7 @@ from artrl.report import (
 )
 from artrl.schedules import Schedule, edm, uniform
 
+REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KS = (2, 5, 100)
 NAMES = ("uniform", "edm_t", "art_rl")
@@ -66,7 +72,7 @@ def test_table_values_land_in_the_right_cells(tmp_path):
     # shuffled input order: rows must follow the labels order, not the file order
     recs = load_metrics(list(reversed(paths)))
     csv, md = tmp_path / "t.csv", tmp_path / "t.md"
-    prov = {"config_digest": "cfg123", "seed": 3, "artrl_version": "x", "git_commit": "abc"}
+    prov = {"config_digest": "cfg123", "seed": 3, "code_version": "0.0+abc"}
     write_w2_table(recs, LABELS, out_csv=csv, out_md=md, prov=prov, paper=PAPER_W2)
 
     df = pd.read_csv(csv)
@@ -78,7 +84,7 @@ def test_table_values_land_in_the_right_cells(tmp_path):
             assert row[f"w2_mc_K{K}"] == _value(row["name"], K, mc=True)
         assert row["art_cost_K100"] == 10.0 * (NAMES.index(row["name"]) + 1) + 100
         assert row["config_digest"] == "cfg123" and row["seed"] == 3
-        assert row["artrl_version"] == "x" and row["git_commit"] == "abc"
+        assert row["code_version"] == "0.0+abc"
         assert row["schedule_config_digest"] == f"dig-{row['name']}"
     assert "art_cost_K2" not in df.columns
 
@@ -95,7 +101,10 @@ def test_table_values_land_in_the_right_cells(tmp_path):
     assert "| DPM | paper | 0.670 | 0.401 | 0.027 |" in text
     assert "| EDM (ρ=7) | paper | 0.664 | 0.319 | 0.023 |" in text
     assert "Monte-Carlo W2" in text and "| EDM-T (ρ=3) | 0.702 | 0.705 | 0.800 |" in text
-    assert "cfg123" in text
+    # provenance in a footer, after every table
+    footer = text.rstrip().splitlines()[-1]
+    assert footer == "Provenance: config digest `cfg123`; seed `3`; code version `0.0+abc`."
+    assert text.count("cfg123") == 1
 
 
 def test_table_without_paper_or_art_cost(tmp_path):
@@ -105,6 +114,8 @@ def test_table_without_paper_or_art_cost(tmp_path):
     df = pd.read_csv(csv)
     assert df.loc[0, "label"] == "uniform"
     assert math.isnan(df.loc[0, "art_cost_K10"])
+    # the provenance columns are there even when not given
+    assert (df[list(PROVENANCE_COLUMNS)] == "unknown").all().all()
     assert "paper" not in md.read_text()
 
 
@@ -146,9 +157,15 @@ def test_cli_table_carries_version_and_commit(tmp_path):
             str(md),
         ]
     )
-    df = pd.read_csv(csv, dtype={"git_commit": str})
-    assert (df["artrl_version"] == artrl.__version__).all()
-    assert df["git_commit"].notna().all() and (df["git_commit"] != "").all()
+    df = pd.read_csv(csv, dtype={"code_version": str, "config_digest": str})
+    assert list(df.columns[-3:]) == list(PROVENANCE_COLUMNS)
+    assert (df["config_digest"] == "d1").all() and (df["seed"] == 0).all()
+    # the package version plus `git describe --always --dirty` of this checkout
+    described = git_describe()
+    assert (df["code_version"] == f"{artrl.__version__}+{described or 'unknown'}").all()
+    if shutil.which("git") and (REPO / ".git").exists():
+        assert described is not None
+    assert "config digest `d1`" in md.read_text()
     assert "| ART-RL | paper |" in md.read_text()
 
 
@@ -213,3 +230,8 @@ def test_theta_figure_rejects_bad_extra(tmp_path):
     )
     with pytest.raises(ReportError, match="theta_mean"):
         theta_figure(rl, tmp_path / "x.png")
+
+
+def test_code_version_outside_a_checkout(tmp_path):
+    assert git_describe(tmp_path) is None
+    assert code_version(tmp_path) == f"{artrl.__version__}+unknown"

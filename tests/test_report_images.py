@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import artrl
-from artrl.report import ReportError
+from artrl.report import PROVENANCE_COLUMNS, ReportError
 from artrl.report_images import (
     PAPER_FID,
     fid_figure,
@@ -57,6 +57,9 @@ def _write_fid(root, name, K, fid, *, blocks=1, solver="heun", method=None, n_im
         "solver": solver,
         "method": method or name,
         "dataset": "digits",
+        "seed_min": 0,
+        "seed_max": n_images - 1,
+        "schedule_config_digest": f"dig-{name}",
     }
     p.write_text(json.dumps(d))
     return f"{name}={p}"
@@ -79,7 +82,7 @@ def _table(tmp_path, blocks=1, paper=None, reference=True):
     recs = load_fid(list(reversed(_write_all(tmp_path, blocks))), solver="heun")
     ref = load_fid_file(_ref(tmp_path)) if reference else None
     csv, md = tmp_path / "t.csv", tmp_path / "t.md"
-    prov = {"config_digest": "cfg1", "seed": 7, "artrl_version": "x", "git_commit": "abc"}
+    prov = {"config_digest": "cfg1", "seed": 7, "code_version": "0.0+abc"}
     write_fid_table(
         recs, LABELS, out_csv=csv, out_md=md, prov=prov, reference=ref, paper=paper,
         solver="heun",
@@ -106,7 +109,11 @@ def test_csv_values_land_in_the_right_cells(tmp_path):
     assert list(df["K_NFE5"][:3]) == [3, 3, 3] and df["K_NFE79"].iloc[3] == 40
     assert (df["n_images"] == 1000).all()
     assert (df["config_digest"] == "cfg1").all() and (df["seed"] == 7).all()
-    assert (df["git_commit"] == "abc").all() and (df["artrl_version"] == "x").all()
+    assert (df["code_version"] == "0.0+abc").all()
+    assert list(df.columns[-3:]) == list(PROVENANCE_COLUMNS)
+    # the images' seed block and the schedule's own digest, per row
+    assert (df["sample_seeds"] == "0-999").all()
+    assert list(df["schedule_config_digest"]) == [f"dig-{n}" for n in NAMES] + ["dig-edm"]
     # ratio columns for the ART row only
     art = df[df["name"] == "art_rl"].iloc[0]
     assert art["fid_ratio_NFE3"] == pytest.approx(150.0 / 100.0)
@@ -128,7 +135,9 @@ def test_markdown_cells_bold_and_floor(tmp_path):
     lines = md.splitlines()
     assert lines.index(floor) == lines.index(_md_line(md, "| ART-RL |")) + 1
     assert "NFE=79" not in md
-    assert "cfg1" in md and "NFE = 2K − 1" in md
+    assert "NFE = 2K − 1" in md
+    footer = md.rstrip().splitlines()[-1]
+    assert footer == "Provenance: config digest `cfg1`; seed `7`; code version `0.0+abc`."
     assert "Published" not in md and "EXT Table" not in md
 
 
@@ -227,8 +236,8 @@ def test_cli_table_with_paper(tmp_path):
             str(md),
         ]
     )
-    df = pd.read_csv(csv, dtype={"git_commit": str})
-    assert (df["artrl_version"] == artrl.__version__).all()
+    df = pd.read_csv(csv, dtype={"code_version": str})
+    assert df["code_version"].str.startswith(f"{artrl.__version__}+").all()
     assert (df["config_digest"] == "d1").all()
     text = md.read_text()
     assert "EXT Table 2" in text and "*EDM, Heun K=40: model floor, NFE 79*" in text

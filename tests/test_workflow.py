@@ -115,6 +115,20 @@ def test_demo_dry_run_small_config(tmp_path):
     assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
 
 
+@pytest.mark.parametrize("resource", ["gpu=1", "gres='gpu:a100:1'"])
+def test_gpu_jobs_get_device_auto(tmp_path, resource):
+    """A job given a GPU (gpu > 0, or a gres naming one) runs with --device auto, others cpu."""
+    cfg = _config("gauss1d")
+    cfg["datasets"]["gauss1d"]["K"] = [2]
+    r = _dry_run(tmp_path, cfg, "demo", "-p", "--set-resources", f"art_train:{resource}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    cmds = [ln for ln in (r.stdout + r.stderr).splitlines() if "python -m artrl" in ln]
+    train = [c for c in cmds if "artrl.art.train" in c]
+    assert train and all("--device auto" in c for c in train), train
+    others = [c for c in cmds if "--device" in c and "artrl.art.train" not in c]
+    assert all("--device cpu" in c for c in others), others
+
+
 def _with(cfg: dict, path: tuple[str, ...], value) -> dict:
     cfg = copy.deepcopy(cfg)
     node = cfg
@@ -148,11 +162,7 @@ def test_unknown_schedule_method_fails(tmp_path):
     assert "unifrom" in r.stdout + r.stderr
 
 
-def test_tiny_gauss1d_chain_runs_end_to_end(tmp_path):
-    """The whole demo chain on a tiny config: schedules → ART-RL → distill → W2 → table, figures."""
-    import csv
-    import os
-
+def _tiny_gauss1d_config() -> dict:
     cfg = _config("gauss1d")
     g = cfg["datasets"]["gauss1d"]
     g["K"] = [2, 3]
@@ -160,26 +170,109 @@ def test_tiny_gauss1d_chain_runs_end_to_end(tmp_path):
     g["art"].update(iterations=12, batch=8, critic_warmup=100, checkpoint_every=5, hidden=16)
     g["analytic"] = {"rollouts": 64, "fine_steps": 200}
     g["w2"] = {"mc_samples": 2000, "art_cost_samples": 500}
-    cfg_file = tmp_path / "tiny.yaml"
+    return cfg
+
+
+def _env() -> dict:
+    import os
+
+    # rules call `python -m artrl...`: this interpreter's environment first on PATH
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.fixture(scope="module")
+def tiny_gauss1d_run(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """The demo chain run to the end on a tiny config: (work directory, config file, config)."""
+    root = tmp_path_factory.mktemp("tiny_gauss1d")
+    cfg = _tiny_gauss1d_config()
+    cfg_file = root / "tiny.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
-    work = tmp_path / "work"
+    work = root / "work"
     work.mkdir()
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     r = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
          "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
          "--cores", "2", "--show-failed-logs", "demo"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-4000:]
+    return work, cfg_file, cfg
+
+
+def test_tiny_gauss1d_chain_runs_end_to_end(tiny_gauss1d_run):
+    """The whole demo chain on a tiny config: schedules → ART-RL → distill → W2 → table, figures."""
+    import csv
+
+    work, _, cfg = tiny_gauss1d_run
+    g = cfg["datasets"]["gauss1d"]
     rows = list(csv.DictReader((work / "results/tables/gauss1d_w2.csv").open()))
     assert [row["name"] for row in rows] == list(g["schedules"])
     uni = next(row for row in rows if row["name"] == "uniform")
     assert abs(float(uni["w2_K2"]) - 0.465) < 0.001  # exact W2 of Uniform at K = 2
+    # provenance on every row: the dataset's config digest, the seed, the code version
+    for row in rows:
+        assert re.fullmatch(r"[0-9a-f]{12}", row["config_digest"]), row
+        assert row["seed"] == str(cfg["seed"])
+        assert re.fullmatch(r"\d+\.\d+\.\d+\S*\+\S+", row["code_version"]), row
+    md = (work / "results/tables/gauss1d_w2.md").read_text()
+    assert f"config digest `{rows[0]['config_digest']}`" in md.rstrip().splitlines()[-1]
     for fig in ("gauss1d_w2.png", "gauss1d_theta.png"):
         assert (work / "results/figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # every ART-RL job left a benchmark record (wall time, memory) for the cost column
     assert len(list((work / "results/benchmarks/art_train").glob("gauss1d_K*.tsv"))) == 2
+
+
+def _caption_text(rst: Path) -> str:
+    """The first sentence of a caption file (no Jinja), whitespace collapsed."""
+    text = " ".join(rst.read_text().split())
+    return text.split(". ")[0]
+
+
+def test_report_of_tiny_run_has_every_table_and_figure(tiny_gauss1d_run):
+    """`snakemake --report` on a finished run: every table and figure, with its caption."""
+    import html
+
+    work, cfg_file, _ = tiny_gauss1d_run
+    out = work / "results/report.html"
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
+         "--cores", "1", "--report", str(out), "demo"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=_env(),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-4000:]
+    # the report embeds its data as JSON strings: undo their \n and \uXXXX escapes
+    page = html.unescape(out.read_text()).replace("\\n", " ")
+    page = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    page = " ".join(page.split())
+    files = sorted((work / "results/figures").glob("*.png"))
+    files += sorted((work / "results/tables").glob("*.csv"))
+    files += sorted((work / "results/tables").glob("*.md"))
+    assert len(files) == 4  # the demo's: W2 and theta figures, W2 table as CSV and Markdown
+    for f in files:
+        assert f.name in page, f"{f.name} is not in the report"
+    for caption in ("w2_table", "w2_figure", "theta_figure"):
+        text = _caption_text(REPO / "workflow/report" / f"{caption}.rst")
+        assert text in page, f"caption {caption}.rst is not in the report"
+
+
+def test_every_table_and_figure_is_in_the_report():
+    """Every table/figure path a rule writes is wrapped in report(...) with a caption file."""
+    rules = REPO / "workflow/rules"
+    outputs, reported = set(), {}
+    for smk in sorted(rules.glob("*.smk")):
+        if smk.name == "common.smk":  # targets, not outputs
+            continue
+        text = smk.read_text()
+        outputs |= set(re.findall(r'"(results/(?:figures|tables)/[^"]+)"', text))
+        for path, caption in re.findall(r'report\(\s*"(results/[^"]+)",\s*caption="([^"]+)"', text):
+            reported[path] = (rules / caption).resolve()
+    assert outputs, "no table or figure outputs found"
+    missing = sorted(outputs - set(reported))
+    assert not missing, f"outputs not marked with report(...): {missing}"
+    for path, caption in reported.items():
+        assert caption.is_file(), f"{path}: caption {caption} does not exist"
+    assert (REPO / "workflow/report/workflow.rst").is_file()
 
 
 def test_digits_dry_run_job_counts(tmp_path):

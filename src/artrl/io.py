@@ -62,13 +62,43 @@ def config_digest(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+#: the timestamp of every member of the npz files written here (the zip format's earliest)
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
 def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
-    """``np.savez`` to ``path`` atomically."""
+    """``np.savez`` to ``path`` atomically, and byte-reproducibly.
+
+    The same arrays always give the same bytes: ``np.savez`` stamps each zip member with the
+    current time, here every member carries a fixed timestamp (``np.load`` reads it as usual).
+    Object arrays are refused (``np.load`` would need ``allow_pickle`` to read them back).
+    """
+    import zipfile
+
     import numpy as np
 
     def _w(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, value in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_STORED
+                with zf.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+
+    return atomic_write(path, _w)
+
+
+def torch_save(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save`` to ``path`` atomically, and byte-reproducibly.
+
+    Through a file object: given a file *name*, ``torch.save`` names the archive's root folder
+    after it, and the temporary name of :func:`atomic_write` is random.
+    """
+    import torch
+
+    def _w(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            torch.save(obj, f)
 
     return atomic_write(path, _w)
 

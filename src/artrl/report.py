@@ -73,30 +73,50 @@ class ReportError(ValueError):
 # Provenance
 
 
-def git_commit(where: str | os.PathLike | None = None) -> str:
-    """Short commit of the git checkout holding ``where`` (default: this package), or "unknown"."""
-    where = Path(where) if where is not None else Path(__file__).resolve().parent
+#: the provenance columns of every table row (CSV), in this order
+PROVENANCE_COLUMNS = ("config_digest", "seed", "code_version")
+
+
+def _git(args: Sequence[str], where: Path) -> str | None:
     try:
-        r = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        r = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
     out = r.stdout.strip()
-    return out if r.returncode == 0 and out else "unknown"
+    return out if r.returncode == 0 and out else None
 
 
-def provenance(config_digest: str | None, seed: int | None) -> dict[str, Any]:
+def git_describe(where: str | os.PathLike | None = None) -> str | None:
+    """``git describe --always --dirty`` of the checkout this package is in (or ``where``);
+    None when there is no git, or the package is not a tracked file of a checkout (e.g. it was
+    installed into a virtual environment that happens to lie inside some repository)."""
+    pkg = Path(where) if where is not None else Path(__file__).resolve().parent
+    if where is None and _git(["ls-files", "--error-unmatch", "__init__.py"], pkg) is None:
+        return None
+    return _git(["describe", "--always", "--dirty"], pkg)
+
+
+def code_version(where: str | os.PathLike | None = None) -> str:
+    """The package version plus the git description of its checkout, e.g. ``0.1.0+e85bdbd-dirty``
+    (``0.1.0+unknown`` outside a git checkout)."""
+    return f"{artrl.__version__}+{git_describe(where) or 'unknown'}"
+
+
+def provenance(config_digest: str | None, seed: int | str | None) -> dict[str, Any]:
+    """The provenance columns of a table: config digest, seed and code version."""
     return {
         "config_digest": config_digest if config_digest else "unknown",
-        "seed": seed,
-        "artrl_version": artrl.__version__,
-        "git_commit": git_commit(),
+        "seed": seed if seed is not None else "unknown",
+        "code_version": code_version(),
     }
+
+
+def provenance_footer(prov: dict[str, Any] | None) -> list[str]:
+    """Markdown lines that close a table file: what produced it (every CSV row carries it)."""
+    if not prov:
+        return []
+    parts = [f"{k.replace('_', ' ')} `{v}`" for k, v in prov.items()]
+    return ["", "---", "", "Provenance: " + "; ".join(parts) + "."]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,7 +219,8 @@ def w2_table(
     prov: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Wide table: one row per schedule name, columns ``w2_K{k}``, ``w2_mc_K{k}``,
-    ``art_cost_K{Kmax}``, then dataset/solver/method/digests and provenance ``prov``."""
+    ``art_cost_K{Kmax}``, then dataset/solver/method/digests and the provenance columns
+    (:data:`PROVENANCE_COLUMNS`: ``prov``'s values, "unknown" where not given)."""
     labels = dict(labels or {})
     Ks = sorted({r.K for r in records})
     Kmax = Ks[-1]
@@ -222,6 +243,7 @@ def w2_table(
         row["solver"] = first.solver
         digests = sorted({r.schedule_config_digest or "" for r in mine} - {""})
         row["schedule_config_digest"] = ";".join(digests)
+        row.update(dict.fromkeys(PROVENANCE_COLUMNS, "unknown"))
         row.update(prov or {})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -268,8 +290,6 @@ def w2_markdown(
             vals = sorted({str(v) for v in df[key] if v is not None and v == v})
             if vals:
                 meta.append(f"{key} {', '.join(vals)}")
-    if prov:
-        meta += [f"{k} {v}" for k, v in prov.items()]
     if meta:
         lines += ["Exact W2 (" + "; ".join(meta) + ").", ""]
     if paper:
@@ -306,6 +326,7 @@ def w2_markdown(
         lines += [_md_row(head), _md_row(["---"] + ["---:"] * len(mc_Ks))]
         for _, row in df.iterrows():
             lines.append(_md_row([str(row["label"]), *(_fmt(row[f"w2_mc_K{k}"]) for k in mc_Ks)]))
+    lines += provenance_footer(prov)
     return "\n".join(lines) + "\n"
 
 

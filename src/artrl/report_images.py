@@ -36,6 +36,7 @@ import pandas as pd
 
 from artrl.io import read_json, write_text
 from artrl.report import (
+    PROVENANCE_COLUMNS,
     ReportError,
     _fmt,
     _labels,
@@ -45,6 +46,7 @@ from artrl.report import (
     _save,
     _split_entry,
     provenance,
+    provenance_footer,
 )
 from artrl.schedules import Schedule, ScheduleError
 
@@ -168,6 +170,16 @@ class FidRecord:
     method: str | None
     dataset: str | None
     path: str
+    seed_min: int | None = None
+    seed_max: int | None = None
+    schedule_config_digest: str | None = None
+
+    @property
+    def sample_seeds(self) -> str | None:
+        """The cell's seed block, e.g. ``"0-4999"`` (None when the file does not say)."""
+        if self.seed_min is None or self.seed_max is None:
+            return None
+        return f"{self.seed_min}-{self.seed_max}"
 
     @property
     def fid_min(self) -> float:
@@ -243,6 +255,13 @@ def load_fid_file(entry: str, *, solver: str | None = None) -> FidRecord:
     fid = float(np.mean(fb)) if blocks > 1 else float(d["fid"])
     method = d.get("method")
     dataset = d.get("dataset")
+    seeds = []
+    for key in ("seed_min", "seed_max"):
+        v = d.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ReportError(f"{p}: {key!r} must be an integer >= 0, got {v!r}")
+        seeds.append(v)
+    digest = d.get("schedule_config_digest")
     return FidRecord(
         name=name,
         nfe=nfe,
@@ -255,6 +274,9 @@ def load_fid_file(entry: str, *, solver: str | None = None) -> FidRecord:
         method=str(method) if method is not None else None,
         dataset=str(dataset) if dataset is not None else None,
         path=p,
+        seed_min=seeds[0],
+        seed_max=seeds[1],
+        schedule_config_digest=str(digest) if digest is not None else None,
     )
 
 
@@ -304,7 +326,8 @@ def fid_table(
     (``role`` "reference"), with columns ``fid_NFE{n}`` for n ascending, ``fid_min_NFE{n}`` /
     ``fid_max_NFE{n}`` when some cell has several blocks, ``fid_ratio_NFE{n}`` (ART rows: FID ÷
     the lowest non-ART FID at that NFE), ``K_NFE{n}``, then n_images, blocks, method, dataset,
-    solver and the provenance ``prov``."""
+    solver, the schedule's config digest, the seed block of the images (``sample_seeds``, e.g.
+    ``0-4999``) and the provenance columns (``prov``; "unknown" where not given)."""
     labels = dict(labels or {})
     nfes = sorted({r.nfe for r in records} | ({reference.nfe} if reference else set()))
     multi = any(r.blocks > 1 for r in records) or bool(reference and reference.blocks > 1)
@@ -335,6 +358,9 @@ def fid_table(
         row["method"] = method
         row["dataset"] = _one([r.dataset for r in rs])
         row["solver"] = _one([r.solver for r in rs])
+        row["schedule_config_digest"] = _one([r.schedule_config_digest for r in rs])
+        row["sample_seeds"] = _one([r.sample_seeds for r in rs])
+        row.update(dict.fromkeys(PROVENANCE_COLUMNS, "unknown"))
         row.update(prov or {})
         return row
 
@@ -468,8 +494,6 @@ def fid_markdown(
         notes.append(f"mean (min–max) over {blocks} disjoint seed blocks")
     notes.append("lowest FID per column in bold")
     lines += ["FID, " + "; ".join(notes) + ".", ""]
-    if prov:
-        lines += ["Provenance: " + "; ".join(f"{k} {v}" for k, v in prov.items()) + ".", ""]
 
     # K per NFE (all cells at an NFE share K with one solver)
     ks = {n: {int(v) for v in sched.get(f"K_NFE{n}", []) if _finite(v)} for n in nfes}
@@ -526,6 +550,7 @@ def fid_markdown(
 
     if paper is not None:
         lines += ["", *paper_markdown(paper)]
+    lines += provenance_footer(prov)
     return "\n".join(lines) + "\n"
 
 

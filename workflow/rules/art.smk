@@ -18,10 +18,11 @@ rule art_train:
         dataset_config=art_train_json,
         seed=config["seed"],
         out_dir=art_out_dir,
+        device=torch_device,
     shell:
         "python -m artrl.art.train --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K} --seed {params.seed} --threads {threads}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --device {params.device} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule art_distill:

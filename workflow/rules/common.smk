@@ -58,6 +58,16 @@ def schedule_names(dataset, methods=None):
     ]
 
 
+def table_names(dataset):
+    """Schedule names shown in tables and figures (``table: false`` hides e.g. the K = 18
+    training run that a resampled row is made from)."""
+    return [
+        n
+        for n in schedule_names(dataset)
+        if schedule_cfg(dataset, n).get("table", True)
+    ]
+
+
 def schedule_label(dataset, name):
     return schedule_cfg(dataset, name).get("label", name)
 
@@ -97,9 +107,19 @@ def art_analytic_name(dataset):
     return names[0] if names else None
 
 
+def art_config_class():
+    """artrl's ARTConfig (to check art blocks before any job), or None outside the artrl env."""
+    try:
+        from artrl.art.rl import ARTConfig
+    except ImportError:
+        return None
+    return ARTConfig
+
+
 def check_config():
     """Cross-field checks the JSON schema cannot express; fail early naming the culprit."""
     group_of = {}
+    ARTConfig = art_config_class()
     for dataset, d in config["datasets"].items():
         kind = d["model"]["type"]
         need = ("K", "solver") if kind == "gaussian" else ("solvers",)
@@ -108,6 +128,43 @@ def check_config():
             raise ValueError(
                 f"config: datasets/{dataset} ({kind} model) needs the key(s) {missing}"
             )
+        unused = ("solvers", "reference") if kind == "gaussian" else ("K",)
+        for key in unused:
+            if key in d:
+                hint = (
+                    "K and solver"
+                    if kind == "gaussian"
+                    else "solvers: {solver: [K, ...]}"
+                )
+                raise ValueError(
+                    f"config: datasets/{dataset}/{key} does not apply to a {kind} model "
+                    f"(it uses {hint})"
+                )
+        ref = d.get("reference")
+        if ref and ref["schedule"] not in d["schedules"]:
+            raise ValueError(
+                f"config: datasets/{dataset}/reference/schedule {ref['schedule']!r} is not a "
+                f"schedule of this dataset (one of {sorted(d['schedules'])})"
+            )
+        fid = d.get("fid", {})
+        if "samples" in fid and fid["samples"] // fid.get("blocks", 1) < 2:
+            raise ValueError(
+                f"config: datasets/{dataset}/fid: samples {fid['samples']} make blocks of "
+                f"fewer than 2 images for blocks {fid.get('blocks', 1)}"
+            )
+        fixed = sorted({"K", "T", "seed"} & set(d.get("art", {})))
+        if fixed:
+            raise ValueError(
+                f"config: datasets/{dataset}/art: {fixed} are set by the workflow (the K of "
+                "each job, sigma_max and the global seed); remove them"
+            )
+        if ARTConfig is not None:
+            try:
+                ARTConfig.from_dict(
+                    d.get("art", {}), where=f"config: datasets/{dataset}/art"
+                )
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(e.args[0] if e.args else str(e)) from None
         for name, s in d["schedules"].items():
             group = METHOD_GROUP[s["method"]]
             if group_of.setdefault(name, (group, dataset))[0] != group:
@@ -119,10 +176,22 @@ def check_config():
                 )
             if s["method"] == "art_rl_transfer":
                 src = transfer_source(dataset, name)
-                if d["schedules"].get(src, {}).get("method") != "art_rl":
+                src_ds = s.get("source_dataset", dataset)
+                src_d = config["datasets"].get(src_ds)
+                if src_d is None:
+                    raise ValueError(
+                        f"config: datasets/{dataset}/schedules/{name}/source_dataset: "
+                        f"{src_ds!r} is not a dataset of this config"
+                    )
+                if src_d["schedules"].get(src, {}).get("method") != "art_rl":
                     raise ValueError(
                         f"config: datasets/{dataset}/schedules/{name}: source {src!r} is not "
-                        "a schedule with method art_rl in the same dataset"
+                        f"a schedule with method art_rl in dataset {src_ds!r}"
+                    )
+                if src_d["sigma_max"] != d["sigma_max"]:
+                    raise ValueError(
+                        f"config: datasets/{dataset}/schedules/{name}: sigma_max "
+                        f"{d['sigma_max']} differs from {src_ds!r}'s {src_d['sigma_max']}"
                     )
 
 
@@ -182,7 +251,8 @@ def schedule_provenance(dataset, name):
     if method == "art_analytic":
         return {"schedule": entry, **analytic_cfg(dataset)}
     if method == "art_rl_transfer":
-        source = schedule_provenance(dataset, transfer_source(dataset, name))
+        src_dataset = entry.get("source_dataset", dataset)
+        source = schedule_provenance(src_dataset, transfer_source(dataset, name))
         return {"schedule": entry, "sigma_max": d["sigma_max"], "source": source}
     return {"schedule": entry, "sigma_max": d["sigma_max"]}
 
@@ -224,6 +294,17 @@ def baseline_args(wildcards):
         if key in s:
             args += [opt, str(s[key])]
     return args
+
+
+def torch_device(wildcards, resources):
+    """--device of a job: "auto" (CUDA if the node has it, else the CPU with a notice) when the
+    job was given a GPU (resources gpu > 0, or a gres naming a gpu), else "cpu"."""
+    try:
+        gpus = int(resources.get("gpu", 0) or 0)
+    except (TypeError, ValueError):
+        gpus = 0
+    gres = str(resources.get("gres", "") or "")
+    return "auto" if gpus > 0 or "gpu" in gres.lower() else "cpu"
 
 
 def art_out_dir(wildcards, output):
@@ -274,14 +355,31 @@ def paper_args(wildcards):
 def transfer_input(wildcards):
     s = schedule_cfg(wildcards.dataset, wildcards.name)
     src = transfer_source(wildcards.dataset, wildcards.name)
-    return f"results/schedules/{wildcards.dataset}/{src}/K{s['from_K']}.json"
+    src_dataset = s.get("source_dataset", wildcards.dataset)
+    from_K = s.get(
+        "from_K", wildcards.K
+    )  # cross-data-set transfer: the same K by default
+    return f"results/schedules/{src_dataset}/{src}/K{from_K}.json"
+
+
+def transfer_args(wildcards):
+    """Options of python -m artrl.transfer (a list: use {params.x:q})."""
+    s = schedule_cfg(wildcards.dataset, wildcards.name)
+    return [
+        "--resample",
+        s.get("resample", "psi"),
+        "--dataset",
+        wildcards.dataset,
+        "--method-name",
+        wildcards.name,
+    ]
 
 
 def w2_metric_files(wildcards):
     d = wildcards.dataset
     return [
         f"results/metrics/{d}/{name}/K{k}.json"
-        for name in schedule_names(d)
+        for name in table_names(d)
         for k in ks(d)
     ]
 
@@ -415,6 +513,8 @@ def cell_meta(wildcards):
         "solver": w.solver,
         "K": K,
         "nfe": SOLVER_NFE[w.solver](K),
+        # the config_digest of the cell's schedule file (provenance column of the tables)
+        "schedule_config_digest": schedule_digest(w),
     }
     return json.dumps(meta, sort_keys=True)
 
@@ -422,7 +522,7 @@ def cell_meta(wildcards):
 def fid_cells(dataset, solver):
     """(name, K) of every FID cell of one solver table (the reference row excluded)."""
     ks_ = dataset_cfg(dataset)["solvers"][solver]
-    return [(name, K) for name in schedule_names(dataset) for K in ks_]
+    return [(name, K) for name in table_names(dataset) for K in ks_]
 
 
 def fid_file(dataset, solver, name, K):
@@ -497,7 +597,7 @@ def sigma_figure_pairs(dataset):
     return [
         (name, f"results/schedules/{dataset}/{name}/K{K}.json")
         for K in chosen
-        for name in schedule_names(dataset)
+        for name in table_names(dataset)
         if schedule_cfg(dataset, name)["method"] != "uniform"
     ]
 
@@ -509,7 +609,7 @@ def sample_grid_pairs(dataset):
     lo, hi = shard_ranges(dataset)[0]
     return [
         (name, f"results/samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz")
-        for name in schedule_names(dataset)
+        for name in table_names(dataset)
     ]
 
 

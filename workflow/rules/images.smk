@@ -18,9 +18,11 @@ rule train_score_model:
     params:
         args=score_model_args,
         seed=config["seed"],
+        device=torch_device,
     shell:
         "python -m artrl.models.train_score --dataset {wildcards.dataset} {params.args:q}"
-        " --seed {params.seed} --threads {threads} --out {output} > {log} 2>&1"
+        " --seed {params.seed} --threads {threads} --device {params.device}"
+        " --out {output} > {log} 2>&1"
 
 
 rule fid_classifier:
@@ -77,11 +79,12 @@ rule sample_shard:
     params:
         dataset_config=model_json,
         batch=fid_batch,
+        device=torch_device,
     shell:
         "python -m artrl.sample --dataset-config {params.dataset_config:q}"
         " --schedule {input.schedule} --solver {wildcards.solver}"
         " --seeds {wildcards.lo}-{wildcards.hi} --batch {params.batch} --no-progress"
-        " --out {output} > {log} 2>&1"
+        " --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule fid_cell:
@@ -103,10 +106,12 @@ rule fid_cell:
         features=fid_features,
         blocks=fid_blocks,
         meta=cell_meta,
+        device=torch_device,
     shell:
         "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref}"
         " --features {params.features} --classifier {input.classifier}"
-        " --blocks {params.blocks} --meta {params.meta:q} --out {output} > {log} 2>&1"
+        " --blocks {params.blocks} --meta {params.meta:q} --device {params.device}"
+        " --out {output} > {log} 2>&1"
 
 
 rule fid_table_heun:

@@ -1,4 +1,6 @@
 # Schedules that need no training: baselines, the analytic ART optimum, and ART-RL transfers.
+# Baselines and transfers take < 1 s: local rules (run by the main snakemake process, never
+# submitted to a cluster).
 
 
 rule baseline_schedule:
@@ -8,6 +10,7 @@ rule baseline_schedule:
         "results/logs/baseline_schedule/{dataset}/{name}/K{K}.log",
     wildcard_constraints:
         name=BASELINE_RE,
+    localrule: True
     conda:
         "../../envs/artrl.yaml"
     params:
@@ -20,13 +23,36 @@ rule baseline_schedule:
         " --config-digest {params.digest} --out {output} > {log} 2>&1"
 
 
+rule art_q_profile:
+    output:
+        "results/art/{dataset}/q_profile.npz",
+    log:
+        "results/logs/art_q_profile/{dataset}.log",
+    benchmark:
+        "results/benchmarks/art_q_profile/{dataset}.tsv"
+    conda:
+        "../../envs/artrl.yaml"
+    threads: 2
+    params:
+        dataset_config=analytic_json,
+        seed=config["seed"],
+        device=torch_device,
+    shell:
+        "python -m artrl.art.analytic"
+        " --dataset-config {params.dataset_config:q} --dataset {wildcards.dataset}"
+        " --seed {params.seed} --device {params.device} --save-profile {output} > {log} 2>&1"
+
+
 rule art_analytic_schedule:
+    input:
+        "results/art/{dataset}/q_profile.npz",
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
         "results/logs/art_analytic_schedule/{dataset}/{name}/K{K}.log",
     wildcard_constraints:
         name=ANALYTIC_RE,
+    localrule: True
     conda:
         "../../envs/artrl.yaml"
     params:
@@ -36,7 +62,7 @@ rule art_analytic_schedule:
     shell:
         "python -m artrl.art.analytic --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K} --dataset {wildcards.dataset} --seed {params.seed}"
-        " --config-digest {params.digest} --out {output} > {log} 2>&1"
+        " --profile {input} --config-digest {params.digest} --out {output} > {log} 2>&1"
 
 
 rule transfer_schedule:
@@ -48,8 +74,11 @@ rule transfer_schedule:
         "results/logs/transfer_schedule/{dataset}/{name}/K{K}.log",
     wildcard_constraints:
         name=TRANSFER_RE,
+    localrule: True
     conda:
         "../../envs/artrl.yaml"
+    params:
+        args=transfer_args,
     shell:
-        "python -m artrl.transfer --schedule {input} --K {wildcards.K}"
-        " --method-name {wildcards.name} --out {output} > {log} 2>&1"
+        "python -m artrl.transfer --schedule {input} --K {wildcards.K} {params.args:q}"
+        " --out {output} > {log} 2>&1"

@@ -22,7 +22,14 @@ from artrl.art.dynamics import batch_norm, drift_and_q, euler_step
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
 
-__all__ = ["analytic_schedule", "art_cost", "q_profile", "psi_grid_from_q"]
+__all__ = [
+    "analytic_schedule",
+    "art_cost",
+    "clock_from_profile",
+    "profile",
+    "psi_grid_from_q",
+    "q_profile",
+]
 
 
 def q_profile(
@@ -78,6 +85,52 @@ def psi_grid_from_q(psi_fine: np.ndarray, q: np.ndarray, K: int, T: float) -> np
     return psi
 
 
+def profile(
+    D: Denoiser,
+    T: float,
+    prior: Callable[[int, torch.Generator], Tensor],
+    *,
+    fine_sigmas: np.ndarray,
+    n: int = 4096,
+    labels=None,
+    seed: int = 0,
+    jvp_mode: str = "auto",
+    convention: str = "paper",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(σ_j, q_j = E|Q|) tabulated once per model: every K's schedule is read off it.
+
+    ``convention="code"`` leaves out σ = 0 (the last step of an EDM grid goes there whatever
+    the clock, and |Q| ~ 1/σ), ``"paper"`` keeps the whole fine grid.
+    """
+    fine = np.asarray(fine_sigmas, dtype=np.float64)
+    if fine[0] != T or fine[-1] != 0.0:
+        raise ValueError("analytic: the fine grid must run from σ_max = T down to 0")
+    if convention not in ("paper", "code"):
+        raise ValueError(f"convention must be paper or code, got {convention!r}")
+    tab = fine[:-1] if convention == "code" else fine
+    q = q_profile(D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+    return tab, q
+
+
+def clock_from_profile(
+    sigmas: np.ndarray, q: np.ndarray, K: int, T: float, convention: str = "paper"
+) -> np.ndarray:
+    """The optimal clock ψ_k (k = 0..K) for q tabulated at ``sigmas`` (see :func:`profile`).
+
+    ``"paper"``: the K intervals cover σ ∈ [T, 0]. ``"code"`` (EDM's convention for images):
+    K − 1 intervals of the optimal clock cover [T, σ_min], σ_min being the last tabulated σ,
+    then one step to 0.
+    """
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    if convention == "code":
+        if K < 2:
+            raise ValueError("the code convention needs K >= 2")
+        return np.append(psi_grid_from_q(T - sigmas, q, K - 1, T), T)
+    if convention != "paper":
+        raise ValueError(f"convention must be paper or code, got {convention!r}")
+    return psi_grid_from_q(T - sigmas, q, K, T)
+
+
 def analytic_schedule(
     D: Denoiser,
     K: int,
@@ -91,25 +144,23 @@ def analytic_schedule(
     jvp_mode: str = "auto",
     convention: str = "paper",
 ) -> tuple[np.ndarray, dict]:
-    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2}, and diagnostics.
-
-    ``convention="paper"``: the K intervals cover σ ∈ [T, 0]. ``"code"`` (EDM's convention for
-    images): K − 1 intervals of the optimal clock cover [T, σ_min], σ_min being the fine grid's
-    last positive σ, then one step to 0; q is never evaluated at σ = 0, where |Q| ~ 1/σ.
-    """
+    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2}, and diagnostics
+    (:func:`profile` then :func:`clock_from_profile`)."""
+    if convention == "code" and K < 2:
+        raise ValueError("the code convention needs K >= 2")
     fine = np.asarray(fine_sigmas, dtype=np.float64)
-    if fine[0] != T or fine[-1] != 0.0:
-        raise ValueError("analytic_schedule: the fine grid must run from σ_max = T down to 0")
-    if convention not in ("paper", "code"):
-        raise ValueError(f"convention must be paper or code, got {convention!r}")
-    if convention == "code":
-        if K < 2:
-            raise ValueError("the code convention needs K >= 2")
-        q = q_profile(D, fine[:-1], prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
-        psi = np.append(psi_grid_from_q(T - fine[:-1], q, K - 1, T), T)
-    else:
-        q = q_profile(D, fine, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
-        psi = psi_grid_from_q(T - fine, q, K, T)
+    tab, q = profile(
+        D,
+        T,
+        prior,
+        fine_sigmas=fine,
+        n=n,
+        labels=labels,
+        seed=seed,
+        jvp_mode=jvp_mode,
+        convention=convention,
+    )
+    psi = clock_from_profile(tab, q, K, T, convention)
     info = {"fine_sigmas": fine.tolist(), "q": q.tolist(), "rollouts": n, "convention": convention}
     return psi, info
 
@@ -154,7 +205,9 @@ def fine_grid(T: float, steps: int, kind: str = "uniform", sigma_min: float = 2e
     if kind == "edm":
         from artrl.schedules import edm
 
-        return edm(steps, T, sigma_min, rho=7.0, convention="code")
+        fine = edm(steps, T, sigma_min, rho=7.0, convention="code")
+        fine[0] = T  # EDM's pow may land 1 ulp off T (e.g. T = 3); the fine grid starts at T
+        return fine
     raise ValueError(f"analytic.fine_grid must be 'uniform' or 'edm', got {kind!r}")
 
 
@@ -162,42 +215,72 @@ def main(argv: list[str] | None = None):
     import argparse
 
     from artrl.art.train import load_dataset_config
+    from artrl.device import DEVICE_HELP, device_arg
+    from artrl.io import write_npz
     from artrl.models import build
     from artrl.schedules import Schedule, from_psi
 
     p = argparse.ArgumentParser(
         prog="python -m artrl.art.analytic",
-        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts (paper §1.4).",
+        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts (paper §1.4). "
+        "The q-profile E|Q| is K-independent: --save-profile writes it once, --profile reuses it.",
     )
     p.add_argument("--dataset-config", required=True, help="JSON string or file: the dataset entry")
-    p.add_argument("--K", type=int, required=True)
+    p.add_argument("--K", type=int, default=None, help="steps (omit with --save-profile only)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config-digest", default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True)
+    p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
+    p.add_argument("--profile", default=None, help="read the q-profile npz instead of rolling out")
+    p.add_argument("--save-profile", default=None, help="write the q-profile npz here")
+    p.add_argument("--out", default=None, help="schedule JSON (needs --K)")
     a = p.parse_args(argv)
+    if (a.K is None) != (a.out is None):
+        p.error("--K and --out go together")
+    if a.K is None and a.save_profile is None:
+        p.error("give --K and --out, or --save-profile")
     dcfg = load_dataset_config(a.dataset_config)
     T = float(dcfg["sigma_max"])
     acfg = dcfg.get("analytic", {})
-    bundle = build(dcfg["model"], T, a.device)
+    n = int(acfg.get("rollouts", 4096))
+    convention = acfg.get("convention", "paper")
     fine = fine_grid(
         T,
         int(acfg.get("fine_steps", 1000)),
         acfg.get("fine_grid", "uniform"),
         float(acfg.get("sigma_min", 2e-3)),
     )
-    psi, info = analytic_schedule(
-        bundle.D,
-        a.K,
-        T,
-        bundle.prior,
-        fine_sigmas=fine,
-        n=int(acfg.get("rollouts", 4096)),
-        labels=bundle.labels,
-        seed=a.seed,
-        convention=acfg.get("convention", "paper"),
-    )
+    meta = {"T": T, "rollouts": n, "convention": convention, "seed": a.seed}
+    if a.profile:
+        z = np.load(a.profile)
+        got = {k: z[k].item() for k in meta}
+        if got != meta or not np.array_equal(z["fine_sigmas"], fine):
+            raise SystemExit(f"error: {a.profile} was made with {got}, not {meta}; rebuild it")
+        tab, q = z["sigmas"], z["q"]
+    else:
+        bundle = build(dcfg["model"], T, a.device)
+        tab, q = profile(
+            bundle.D,
+            T,
+            bundle.prior,
+            fine_sigmas=fine,
+            n=n,
+            labels=bundle.labels,
+            seed=a.seed,
+            convention=convention,
+        )
+    if a.save_profile:
+        write_npz(a.save_profile, sigmas=tab, q=q, fine_sigmas=fine, **meta)
+        print(f"q-profile from {n} rollouts on {len(fine)} noise levels -> {a.save_profile}")
+    if a.K is None:
+        return a.save_profile
+    psi = clock_from_profile(tab, q, a.K, T, convention)
+    info = {
+        "fine_sigmas": fine.tolist(),
+        "q": np.asarray(q).tolist(),
+        "rollouts": n,
+        "convention": convention,
+    }
     sched = Schedule(
         sigmas=from_psi(psi, T),
         method="art_analytic",
@@ -208,7 +291,7 @@ def main(argv: list[str] | None = None):
         extra=info,
     )
     out = sched.save(a.out)
-    print(f"ART-analytic K={a.K} from {info['rollouts']} rollouts -> {out}")
+    print(f"ART-analytic K={a.K} from {n} rollouts -> {out}")
     return out
 
 

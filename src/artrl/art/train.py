@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from artrl.art.rl import ARTConfig, ARTTrainer
+from artrl.device import DEVICE_HELP, device_arg
 from artrl.io import write_npz, write_text
 from artrl.models import build
 
@@ -70,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--iterations", type=int, default=None, help="override art.iterations")
     p.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) here")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
     return p

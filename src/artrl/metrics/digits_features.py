@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from artrl.device import DEVICE_HELP, device_arg
 from artrl.io import atomic_write, write_json
 from artrl.metrics.fid import CliHelpFormatter, feature_stats, save_ref_stats, torch_threads
 
@@ -448,7 +449,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--feat-dim", type=int, default=64, help="feature (penultimate) dimension")
     t.add_argument("--data-seed", type=int, default=0, help="train/test split seed")
     t.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
-    t.add_argument("--device", default="cpu", help="torch device")
+    t.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     t.add_argument("--out", required=True, help="checkpoint path, e.g. .../classifier.pt")
@@ -467,7 +468,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--split", default="all", choices=("all", "train", "test"), help="which images")
     r.add_argument("--data-seed", type=int, default=0, help="train/test split seed")
     r.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
-    r.add_argument("--device", default="cpu", help="torch device")
+    r.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
     r.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     r.add_argument("--out", required=True, help="output .npz")
     return p

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from artrl.device import DEVICE_HELP, device_arg
 from artrl.io import atomic_write, write_json
 
 __all__ = [
@@ -532,7 +533,9 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="also report FIDs of this many disjoint equal-size blocks (EDM: 3 × 50k)",
     )
-    p.add_argument("--device", default="cpu", help="torch device for the features")
+    p.add_argument(
+        "--device", type=device_arg, default="cpu", help=f"{DEVICE_HELP}, for the features"
+    )
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument(

@@ -14,8 +14,9 @@ the loss use two seeded ``torch.Generator`` objects. A resume checkpoint ``<out>
 EMA, optimiser, step, shuffling order and position, generator states) is written every
 ``--checkpoint-every`` steps, on SIGTERM (then the process exits with status 143) and at the
 end; a rerun resumes from it, so an interrupted and resumed run ends with the same weights as
-an uninterrupted one. Outputs: ``<out>`` (:func:`artrl.models.unet.save_model`) and
-``<out>.json`` with the run's metadata, both written atomically.
+an uninterrupted one (the same bytes of ``<out>``). Outputs: ``<out>``
+(:func:`artrl.models.unet.save_model`) and ``<out>.json`` with the run's metadata (including its
+wall time, which ``<out>`` leaves out), both written atomically.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ import torch
 from tqdm.auto import tqdm
 
 from artrl.data.digits import N_CLASSES, load_digits_images
-from artrl.io import atomic_write, sigterm_flag, write_json
+from artrl.device import DEVICE_HELP, device_arg
+from artrl.io import sigterm_flag, torch_save, write_json
 from artrl.models.unet import EDMLoss, EDMPrecond, parameter_count, save_model
 
 __all__ = ["TrainConfig", "train", "main"]
@@ -157,8 +159,7 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: str | Path) -> None:
-        sd = self.state_dict()
-        atomic_write(path, lambda tmp: torch.save(sd, tmp))
+        torch_save(path, self.state_dict())
 
     def load_checkpoint(self, path: str | Path) -> None:
         try:
@@ -245,7 +246,9 @@ def train(
     if tr.step_count < cfg.steps:
         log(f"stopped at step {tr.step_count} of {cfg.steps}; checkpoint {ckpt}")
         return meta
-    save_model(out, tr.ema, meta)
+    # the model file is a function of the config alone (an interrupted and resumed run writes
+    # the same bytes as an uninterrupted one): the wall time goes to <out>.json only
+    save_model(out, tr.ema, {k: v for k, v in meta.items() if k != "wall_seconds"})
     write_json(out.with_name(out.name + ".json"), meta)
     log(f"{tr.step_count} steps, loss EMA {tr.loss_ema:.4f}, {tr.wall:.1f} s in total; wrote {out}")
     return meta
@@ -274,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--conditional", action="store_true", help="class-conditional model")
     p.add_argument("--out", default="results/models/digits/model.pt")
     p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)

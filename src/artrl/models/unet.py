@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artrl.io import atomic_write
+from artrl.io import torch_save
 
 __all__ = [
     "UNet",
@@ -321,7 +321,7 @@ def save_model(path: str | os.PathLike, model: EDMPrecond, meta: dict | None = N
     state = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
     blob = {"format": FORMAT, "kwargs": dict(model.init_kwargs), "state_dict": state}
     blob["meta"] = json.loads(json.dumps(meta or {}, default=str))  # plain types only
-    return atomic_write(path, lambda tmp: torch.save(blob, tmp))
+    return torch_save(path, blob)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> EDMPrecond:

@@ -1,0 +1,170 @@
+"""Config validation before any job: a malformed config fails at `snakemake -n` naming the key,
+and the schema's defaults (filled by Snakemake's validate) go where the rules expect them."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("snakemake") is None
+    and subprocess.run([sys.executable, "-c", "import snakemake"]).returncode != 0,
+    reason="snakemake is not installed",
+)
+
+
+def _config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def _with(cfg: dict, path: tuple[str, ...], value) -> dict:
+    """A copy of ``cfg`` with the key at ``path`` set to ``value`` (deleted for ``DELETE``)."""
+    cfg = copy.deepcopy(cfg)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return cfg
+
+
+DELETE = object()
+
+
+def _dry_run(tmp_path: Path, cfg: dict) -> subprocess.CompletedProcess:
+    cfg_file = tmp_path / "config.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
+         "--cores", "1", "-n", "all"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+# (where, value, text the error must contain: the key's path or its name)
+BAD_SCHEMA = {
+    "wrong type (number)": (("datasets", "gauss1d", "sigma_max"), "three", "['sigma_max']"),
+    "wrong type (list)": (("datasets", "gauss1d", "K"), 5, "['gauss1d']['K']"),
+    "wrong type (seed)": (("seed",), "zero", "['seed']"),
+    "unknown score_model key": (("datasets", "digits", "score_model", "step"), 10, "'step'"),
+    "gauss1d K < 1": (("datasets", "gauss1d", "K"), [0, 2], "['gauss1d']['K'][0]"),
+    "digits K < 1": (("datasets", "digits", "solvers", "heun"), [2, 0], "['heun'][1]"),
+    "empty K list": (("datasets", "digits", "solvers", "rk4"), [], "['solvers']['rk4']"),
+    "unknown solver": (("datasets", "digits", "solvers", "rk5"), [2], "'rk5' was unexpected"),
+    "reference solver": (("datasets", "digits", "reference", "solver"), "dpm2", "['solver']"),
+    "reference K < 1": (("datasets", "digits", "reference", "K"), 0, "['reference']['K']"),
+    "no K on a W2 dataset": (("datasets", "gauss1d", "K"), DELETE, "'K' is a required property"),
+    "no solvers on an image dataset": (
+        ("datasets", "digits", "solvers"),
+        DELETE,
+        "'solvers' is a required property",
+    ),
+}
+# cross-field checks of workflow/rules/common.smk (check_config)
+BAD_CROSS = {
+    "reference schedule": (
+        ("datasets", "digits", "reference", "schedule"),
+        "nope",
+        "datasets/digits/reference/schedule 'nope'",
+    ),
+    "K on an image dataset": (("datasets", "digits", "K"), [2], "datasets/digits/K"),
+    "unknown art key": (("datasets", "gauss1d", "art", "lr_actr"), 1e-3, "lr_actr"),
+    "art key of wrong type": (("datasets", "digits", "art", "batch"), "many", "'batch'"),
+    "art key set by the workflow": (("datasets", "gauss1d", "art", "K"), 5, "['K']"),
+    "too many FID blocks": (("datasets", "digits", "fid", "blocks"), 5000, "datasets/digits/fid"),
+}
+# `snakemake -n` itself, for some of the schema cases (the rest: the same validate() in process)
+DRY_RUN = ["wrong type (number)", "digits K < 1", "reference solver", *BAD_CROSS]
+
+
+@pytest.mark.parametrize("case", DRY_RUN)
+def test_malformed_config_fails_dry_run_naming_the_key(tmp_path, case):
+    path, value, expect = {**BAD_SCHEMA, **BAD_CROSS}[case]
+    r = _dry_run(tmp_path, _with(_config(), path, value))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert expect in out, out
+    assert "Building DAG" not in out  # failed while reading the config, before any job
+
+
+@pytest.mark.parametrize("case", list(BAD_SCHEMA))
+def test_malformed_config_fails_validation_naming_the_key(case):
+    from snakemake.exceptions import WorkflowError
+
+    path, value, expect = BAD_SCHEMA[case]
+    with pytest.raises(WorkflowError) as e:
+        _validated(_with(_config(), path, value))
+    assert expect in str(e.value)
+
+
+def _validated(cfg: dict) -> dict:
+    from snakemake.utils import validate
+
+    validate(cfg, schema=str(SCHEMA))
+    return cfg
+
+
+def test_defaults_are_filled_per_model_type():
+    cfg = _config()
+    g, d = cfg["datasets"]["gauss1d"], cfg["datasets"]["digits"]
+    for key in ("w2", "analytic", "art"):
+        g.pop(key)
+    for key in ("fid", "score_model", "resolution", "analytic"):
+        d.pop(key)
+    _validated(cfg)
+    # W2 datasets: the Monte-Carlo and ART-cost sample counts the w2_metrics rule reads
+    assert g["w2"] == {"mc_samples": 100000, "art_cost_samples": 100000}
+    assert g["analytic"] == {"rollouts": 4096, "fine_steps": 2000} and g["art"] == {}
+    # image datasets: every fid key the rules read (fid_cfg), the score model's options
+    assert d["fid"] == {
+        "features": "digits", "samples": 5000, "shard_size": 2500, "batch": 250, "blocks": 1,
+        "classifier": {},
+    }  # fmt: skip
+    assert d["score_model"] == {} and d["resolution"] == 8
+    # ... and nothing of one model type leaks into the other
+    assert not {"fid", "score_model", "resolution", "solvers"} & set(g)
+    assert "w2" not in d
+
+
+def test_given_values_are_kept():
+    cfg = _with(_config(), ("datasets", "digits", "fid"), {"samples": 100, "blocks": 2})
+    d = _validated(cfg)["datasets"]["digits"]
+    assert d["fid"]["samples"] == 100 and d["fid"]["blocks"] == 2
+    assert d["fid"]["shard_size"] == 2500  # the rest from the defaults
+
+
+def test_schema_options_are_command_line_flags():
+    """score_model and fid.classifier keys are flags of the commands the rules call."""
+    from artrl.metrics.digits_features import _parser as classifier_parser
+    from artrl.models import train_score
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    props = schema["$defs"]["dataset"]["properties"]
+    score_keys = set(props["score_model"]["properties"])
+    classifier_keys = set(props["fid"]["properties"]["classifier"]["properties"])
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) as buf, pytest.raises(SystemExit):
+        train_score.main(["--help"])
+    help_text = buf.getvalue()
+    for key in score_keys:
+        assert f"--{key.replace('_', '-')}" in help_text, key
+    train = classifier_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {s for a in train._actions for s in a.option_strings}
+    for key in classifier_keys:
+        assert f"--{key.replace('_', '-')}" in flags, key
