@@ -19,6 +19,7 @@ include: "workflow/rules/schedules.smk"
 include: "workflow/rules/art.smk"
 include: "workflow/rules/gauss1d.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/edm.smk"
 
 
 wildcard_constraints:

@@ -122,6 +122,53 @@ PAPER_FID: dict[str, PaperTable] = {
             "art_rl": ("ART-RL", (102.13, 3.62, 1.25, 1.09, 1.03, 0.98)),
         },
     ),
+    "cifar10-resampled": PaperTable(
+        source="EXT Table 5",
+        dataset="CIFAR-10",
+        solver="heun",
+        nfe=(7, 11, 17, 23, 29, 39),
+        rows={
+            "dpm": ("DPM", (185.63, 10.31, 3.52, 2.19, 1.94, 1.88)),
+            "edm": ("EDM", (85.80, 14.42, 3.11, 2.06, 1.88, 1.85)),
+            "art_rl_resampled": ("ART-RL (K=18 → K′)", (33.73, 6.59, 2.57, 2.00, 1.84, 1.82)),
+        },
+    ),
+    **{
+        f"{key}-heun": PaperTable(
+            source="EXT Table 6",
+            dataset=name,
+            solver="heun",
+            nfe=(3, 5, 9, 13, 19, 35),
+            rows={
+                "dpm": ("DPM", dpm),
+                "edm": ("EDM", edm_),
+                "art_rl_cifar10": ("ART-RL (CIFAR-10 schedule)", art),
+            },
+        )
+        for key, name, dpm, edm_, art in (
+            (
+                "afhqv2",
+                "AFHQv2",
+                (375.76, 321.59, 67.64, 9.77, 3.44, 2.15),
+                (375.76, 266.02, 27.88, 7.56, 2.99, 2.11),
+                (243.48, 194.79, 20.48, 6.12, 2.85, 2.07),
+            ),
+            (
+                "ffhq",
+                "FFHQ",
+                (466.76, 340.51, 113.87, 15.94, 5.25, 2.66),
+                (466.76, 344.76, 57.13, 15.87, 5.26, 2.73),
+                (305.97, 240.38, 35.73, 11.08, 4.31, 2.57),
+            ),
+            (
+                "imagenet64",
+                "ImageNet-64",
+                (437.42, 233.35, 60.48, 12.31, 4.46, 2.66),
+                (437.42, 248.32, 35.32, 8.18, 3.68, 2.57),
+                (147.21, 108.47, 29.49, 7.01, 3.62, 2.56),
+            ),
+        )
+    },
 }
 
 #: denoiser evaluations per step of each solver; NFE = n·K − (n − 1) on a grid ending at σ = 0
@@ -876,7 +923,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*sorted(PAPER_FID), "none"],
         default="none",
         help="append the paper's published FIDs (cifar10-heun = EXT Table 2, cifar10-euler = "
-        "EXT Table 3, mnist-rk4 = EXT Table 4) as a separate table",
+        "EXT Table 3, mnist-rk4 = EXT Table 4, cifar10-resampled = EXT Table 5, "
+        "{afhqv2,ffhq,imagenet64}-heun = EXT Table 6) as a separate table",
     )
     t.add_argument(
         "--dataset",

@@ -92,8 +92,38 @@ def w2_datasets():
 
 
 def image_datasets():
-    """Datasets with an image score model: evaluated by sampling and FID."""
+    """Datasets with an image score model (trained U-Net or EDM pickle): sampling and FID."""
+    return [
+        d
+        for d, c in config["datasets"].items()
+        if c["model"]["type"] in ("unet", "edm")
+    ]
+
+
+def unet_datasets():
+    """Image datasets whose score model the workflow trains (rule train_score_model)."""
     return [d for d, c in config["datasets"].items() if c["model"]["type"] == "unet"]
+
+
+def digits_fid_datasets():
+    """Image datasets measured with the digits classifier's features (FID classifier rules)."""
+    return [
+        d
+        for d in image_datasets()
+        if dataset_cfg(d).get("fid", {}).get("features", "digits") == "digits"
+    ]
+
+
+def extra_tables(dataset):
+    """Tables beyond one per solver: name -> {solver, K, schedules} (e.g. CIFAR-10's
+    K = 18 schedule resampled to K' = 4..20, EXT Table 5)."""
+    return dataset_cfg(dataset).get("tables", {})
+
+
+def table_ids(dataset):
+    """Every FID table of a dataset: its solvers (heun first), then the extra tables."""
+    solvers = sorted(dataset_cfg(dataset).get("solvers", {}), key=lambda s: s != "heun")
+    return solvers + list(extra_tables(dataset))
 
 
 def art_rl_name(dataset):
@@ -216,6 +246,15 @@ def names_regex(methods):
 
 DATASET_RE = alternatives(config["datasets"])
 IMAGE_DATASET_RE = alternatives(image_datasets())
+UNET_DATASET_RE = alternatives(unet_datasets())
+DIGITS_FID_RE = alternatives(digits_fid_datasets())
+# table ids other than heun ({dataset}_{id}_fid.csv); heun is {dataset}_fid.csv
+TABLE_RE = alternatives(
+    ["euler", "rk4"] + [t for d in config["datasets"] for t in extra_tables(d)]
+)
+FIGURE_RE = alternatives(
+    ["euler", "heun", "rk4"] + [t for d in config["datasets"] for t in extra_tables(d)]
+)
 W2_DATASET_RE = alternatives(w2_datasets())
 ALL_NAMES_RE = names_regex(None)
 BASELINE_RE = names_regex(BASELINE_METHODS)
@@ -437,8 +476,13 @@ SOLVER_NFE = {
     "heun": lambda K: 2 * K - 1,
     "rk4": lambda K: 4 * K - 3,
 }
-TABLE_SUFFIX = {"heun": "", "euler": "_euler", "rk4": "_rk4"}  # digits_fid.csv is Heun
+# the published table shown beside a digits table (the nearest the paper has; see README)
 PAPER_TABLE = {"heun": "cifar10-heun", "euler": "cifar10-euler", "rk4": "mnist-rk4"}
+
+
+def table_stem(dataset, tid):
+    """results/tables/<stem>.csv of a table: {dataset}_fid for Heun, else {dataset}_{id}_fid."""
+    return f"{dataset}_fid" if tid == "heun" else f"{dataset}_{tid}_fid"
 
 
 def model_files(wildcards):
@@ -519,10 +563,19 @@ def cell_meta(wildcards):
     return json.dumps(meta, sort_keys=True)
 
 
-def fid_cells(dataset, solver):
-    """(name, K) of every FID cell of one solver table (the reference row excluded)."""
-    ks_ = dataset_cfg(dataset)["solvers"][solver]
+def fid_cells(dataset, tid):
+    """(name, K) of every FID cell of one table (the reference row excluded)."""
+    extra = extra_tables(dataset).get(tid)
+    if extra is not None:
+        return [(name, K) for name in extra["schedules"] for K in extra["K"]]
+    ks_ = dataset_cfg(dataset)["solvers"][tid]
     return [(name, K) for name in table_names(dataset) for K in ks_]
+
+
+def solver_of(dataset, tid):
+    """The solver a table's cells are sampled with."""
+    extra = extra_tables(dataset).get(tid)
+    return extra["solver"] if extra is not None else tid
 
 
 def fid_file(dataset, solver, name, K):
@@ -535,13 +588,14 @@ def reference_file(dataset):
 
 
 def table_solver(wildcards):
-    """The solver of a table or figure: its wildcard, or Heun for {dataset}_fid.csv."""
+    """The table id of a table or figure: its wildcard, or heun for {dataset}_fid.csv."""
     return getattr(wildcards, "solver", "heun")
 
 
 def fid_table_inputs(wildcards):
-    d, solver = wildcards.dataset, table_solver(wildcards)
-    out = {"cells": [fid_file(d, solver, n, K) for n, K in fid_cells(d, solver)]}
+    d, tid = wildcards.dataset, table_solver(wildcards)
+    solver = solver_of(d, tid)
+    out = {"cells": [fid_file(d, solver, n, K) for n, K in fid_cells(d, tid)]}
     if reference_file(d):
         out["reference"] = reference_file(d)
     return out
@@ -549,9 +603,10 @@ def fid_table_inputs(wildcards):
 
 def fid_entries(wildcards):
     """NAME=PATH arguments of python -m artrl.report_images (a list: use {params.x:q})."""
-    d, solver = wildcards.dataset, table_solver(wildcards)
+    d, tid = wildcards.dataset, table_solver(wildcards)
+    solver = solver_of(d, tid)
     args = ["--solver", solver, "--fid"] + [
-        f"{n}={fid_file(d, solver, n, K)}" for n, K in fid_cells(d, solver)
+        f"{n}={fid_file(d, solver, n, K)}" for n, K in fid_cells(d, tid)
     ]
     r = dataset_cfg(d).get("reference")
     if r:
@@ -566,7 +621,15 @@ def fid_entries(wildcards):
 
 
 def fid_paper_args(wildcards):
-    return ["--paper", PAPER_TABLE[table_solver(wildcards)]]
+    """The paper's published table for this one: config `paper: {table id: name}`, else the
+    nearest published one for a trained U-Net (digits), else none."""
+    d, tid = wildcards.dataset, table_solver(wildcards)
+    paper = dataset_cfg(d).get("paper")
+    if paper is not None:
+        return ["--paper", paper.get(tid, "none")]
+    if dataset_cfg(d)["model"]["type"] == "unet":
+        return ["--paper", PAPER_TABLE.get(tid, "none")]
+    return ["--paper", "none"]
 
 
 def dataset_resolution(wildcards):
@@ -579,6 +642,28 @@ def fid_batch(wildcards):
 
 def fid_features(wildcards):
     return fid_cfg(wildcards.dataset)["features"]
+
+
+def fid_cell_inputs(wildcards):
+    """Shards, reference statistics and the feature network of one FID cell."""
+    d = wildcards.dataset
+    f = fid_cfg(d)
+    out = {"shards": shard_files(wildcards)}
+    if f["features"] == "inception":
+        out["ref"] = f["ref"]
+        out["features"] = f["inception_path"]
+    else:
+        out["ref"] = f"results/fid/{d}/ref_stats.npz"
+        out["features"] = f"results/fid/{d}/classifier.pt"
+    return out
+
+
+def fid_feature_args(wildcards, input):
+    """--classifier or --inception-path of python -m artrl.metrics.fid."""
+    flag = (
+        "--inception-path" if fid_features(wildcards) == "inception" else "--classifier"
+    )
+    return [flag, input.features]
 
 
 def fid_blocks(wildcards):
@@ -634,15 +719,49 @@ def sample_grid_args(wildcards):
 def image_targets(datasets=None):
     out = []
     for d in image_datasets() if datasets is None else datasets:
-        for solver in dataset_cfg(d)["solvers"]:
-            table = f"results/tables/{d}{TABLE_SUFFIX[solver]}_fid"
+        for tid in table_ids(d):
+            table = f"results/tables/{table_stem(d, tid)}"
             out += [
                 f"{table}.csv",
                 f"{table}.md",
-                f"results/figures/{d}_fid_{solver}.png",
+                f"results/figures/{d}_fid_{tid}.png",
             ]
         out += [
             f"results/figures/{d}_sigmas.png",
             f"results/figures/{d}_samples_nfe5.png",
         ]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads (rule in edm.smk)
+
+LOCK_FILE = "resources/checksums.json"
+
+
+def downloads():
+    """{path under resources/: (url, config key)} of every file the config says to download."""
+    out = {}
+    for d, c in config["datasets"].items():
+        m = c["model"]
+        if m.get("url"):
+            out[m["path"]] = (m["url"], f"datasets.{d}.model.path")
+        fid = c.get("fid", {})
+        for path_key, url_key in (
+            ("inception_path", "inception_url"),
+            ("ref", "ref_url"),
+        ):
+            if fid.get(url_key):
+                out[fid[path_key]] = (fid[url_key], f"datasets.{d}.fid.{path_key}")
+    return {p: v for p, v in out.items() if p.startswith("resources/")}
+
+
+def download_url(wildcards):
+    return downloads()[f"resources/{wildcards.path}"][0]
+
+
+def download_key(wildcards):
+    return downloads()[f"resources/{wildcards.path}"][1]
+
+
+DOWNLOAD_RE = alternatives(p[len("resources/") :] for p in downloads())

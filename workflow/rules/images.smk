@@ -11,7 +11,7 @@ rule train_score_model:
     benchmark:
         "results/benchmarks/train_score_model/{dataset}.tsv"
     wildcard_constraints:
-        dataset=IMAGE_DATASET_RE,
+        dataset=UNET_DATASET_RE,
     conda:
         "../../envs/artrl.yaml"
     threads: 2
@@ -31,7 +31,7 @@ rule fid_classifier:
     log:
         "results/logs/fid_classifier/{dataset}.log",
     wildcard_constraints:
-        dataset=IMAGE_DATASET_RE,
+        dataset=DIGITS_FID_RE,
     conda:
         "../../envs/artrl.yaml"
     params:
@@ -50,7 +50,7 @@ rule fid_ref_stats:
     log:
         "results/logs/fid_ref_stats/{dataset}.log",
     wildcard_constraints:
-        dataset=IMAGE_DATASET_RE,
+        dataset=DIGITS_FID_RE,
     conda:
         "../../envs/artrl.yaml"
     params:
@@ -89,9 +89,7 @@ rule sample_shard:
 
 rule fid_cell:
     input:
-        shards=shard_files,
-        classifier="results/fid/{dataset}/classifier.pt",
-        ref="results/fid/{dataset}/ref_stats.npz",
+        unpack(fid_cell_inputs),
     output:
         "results/fid/{dataset}/{solver}/{name}/K{K}.json",
     log:
@@ -107,9 +105,10 @@ rule fid_cell:
         blocks=fid_blocks,
         meta=cell_meta,
         device=torch_device,
+        feature_args=fid_feature_args,
     shell:
         "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref}"
-        " --features {params.features} --classifier {input.classifier}"
+        " --features {params.features} {params.feature_args:q}"
         " --blocks {params.blocks} --meta {params.meta:q} --device {params.device}"
         " --out {output} > {log} 2>&1"
 
@@ -180,7 +179,7 @@ use rule fid_table_heun as fid_table with:
         "results/logs/fid_table/{dataset}_{solver}.log",
     wildcard_constraints:
         dataset=IMAGE_DATASET_RE,
-        solver="euler|rk4",
+        solver=TABLE_RE,
 
 
 rule fid_figure:
@@ -201,7 +200,7 @@ rule fid_figure:
         "results/logs/fid_figure/{dataset}_{solver}.log",
     wildcard_constraints:
         dataset=IMAGE_DATASET_RE,
-        solver="euler|heun|rk4",
+        solver=FIGURE_RE,
     localrule: True
     conda:
         "../../envs/artrl.yaml"
