@@ -26,6 +26,9 @@ METHOD_GROUP = {m: "baseline" for m in BASELINE_METHODS}
 METHOD_GROUP.update(
     art_analytic="art_analytic", art_rl="art_rl", art_rl_transfer="art_rl_transfer"
 )
+# competing schedule methods, each a module python -m artrl.methods.<method> (issue: methods)
+SCHEDULE_METHODS = ("gits", "dmn", "ld3")
+METHOD_GROUP.update({m: "method" for m in SCHEDULE_METHODS})
 # schedule keys that become command-line options of python -m artrl.schedules
 BASELINE_OPTIONS = {
     "sigma_min": "--sigma-min",
@@ -58,14 +61,21 @@ def schedule_names(dataset, methods=None):
     ]
 
 
-def table_names(dataset):
+def table_names(dataset, solver=None):
     """Schedule names shown in tables and figures (``table: false`` hides e.g. the K = 18
-    training run that a resampled row is made from)."""
-    return [
-        n
-        for n in schedule_names(dataset)
-        if schedule_cfg(dataset, n).get("table", True)
-    ]
+    training run that a resampled row is made from; a schedule made for one solver, e.g.
+    ``gits_heun: {method: gits, solver: heun}``, only appears in that solver's table).
+    """
+    out = []
+    for n in schedule_names(dataset):
+        s = schedule_cfg(dataset, n)
+        if not s.get("table", True):
+            continue
+        if solver is not None and s["method"] in SCHEDULE_METHODS and s.get("solver"):
+            if s["solver"] != solver:
+                continue
+        out.append(n)
+    return out
 
 
 def schedule_label(dataset, name):
@@ -261,6 +271,7 @@ BASELINE_RE = names_regex(BASELINE_METHODS)
 ANALYTIC_RE = names_regex(("art_analytic",))
 ART_RL_RE = names_regex(("art_rl",))
 TRANSFER_RE = names_regex(("art_rl_transfer",))
+METHOD_RE = names_regex(SCHEDULE_METHODS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,11 +300,34 @@ def schedule_provenance(dataset, name):
         return {"schedule": entry, **art_train_cfg(dataset)}
     if method == "art_analytic":
         return {"schedule": entry, **analytic_cfg(dataset)}
+    if method in SCHEDULE_METHODS:
+        return {
+            "schedule": entry,
+            "solver": method_solver(dataset, name),
+            **method_cfg(dataset, name),
+        }
     if method == "art_rl_transfer":
         src_dataset = entry.get("source_dataset", dataset)
         source = schedule_provenance(src_dataset, transfer_source(dataset, name))
         return {"schedule": entry, "sigma_max": d["sigma_max"], "source": source}
     return {"schedule": entry, "sigma_max": d["sigma_max"]}
+
+
+def method_cfg(dataset, name):
+    """--dataset-config of python -m artrl.methods.<method>: model, sigma_max, the solver and
+    the schedule's settings under the method's key."""
+    d = dataset_cfg(dataset)
+    s = schedule_cfg(dataset, name)
+    out = {k: d[k] for k in ("model", "sigma_max") if k in d}
+    out[s["method"]] = s.get("settings", {})
+    return out
+
+
+def method_solver(dataset, name):
+    """The solver a method's schedule is made for: its own, the dataset's, else Heun."""
+    return schedule_cfg(dataset, name).get("solver") or dataset_cfg(dataset).get(
+        "solver", "heun"
+    )
 
 
 def schedule_digest(wildcards):
@@ -318,6 +352,25 @@ def art_train_json(wildcards):
 def analytic_json(wildcards):
     """--dataset-config of python -m artrl.art.analytic (shell-quote with {params.x:q})."""
     return json.dumps(analytic_cfg(wildcards.dataset), sort_keys=True)
+
+
+def method_json(wildcards):
+    return json.dumps(method_cfg(wildcards.dataset, wildcards.name), sort_keys=True)
+
+
+def method_args(wildcards):
+    """Which module and solver of python -m artrl.methods (a list: use {params.x:q})."""
+    w = wildcards
+    return [
+        "--solver",
+        method_solver(w.dataset, w.name),
+        "--dataset",
+        w.dataset,
+    ]
+
+
+def method_module(wildcards):
+    return schedule_cfg(wildcards.dataset, wildcards.name)["method"]
 
 
 def baseline_args(wildcards):
@@ -459,13 +512,17 @@ def w2_targets(datasets=None):
 
 
 def demo_targets():
-    """The embedded default: the 1-D Gaussian slice (paper.md §4.1), ~6 min on 2 cores."""
-    return w2_targets(["gauss1d"] if "gauss1d" in config["datasets"] else None)
+    """The embedded default, offline on CPU: the 1-D Gaussian slice (paper.md §4.1) and the
+    digits image chain (score model, ART-RL, sampling, FID), ~20 min on 2 cores."""
+    return (
+        w2_targets(["gauss1d"] if "gauss1d" in config["datasets"] else None)
+        + demo_digits_targets()
+    )
 
 
 def demo_digits_targets():
-    """The digits image chain (score model, ART-RL, sampling, FID): ~50 min on 2 cores (est.)."""
-    return image_targets(["digits"] if "digits" in config["datasets"] else None)
+    """The digits image chain alone (never the EDM data sets, which need a GPU)."""
+    return image_targets(["digits"]) if "digits" in config["datasets"] else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,7 +626,7 @@ def fid_cells(dataset, tid):
     if extra is not None:
         return [(name, K) for name in extra["schedules"] for K in extra["K"]]
     ks_ = dataset_cfg(dataset)["solvers"][tid]
-    return [(name, K) for name in table_names(dataset) for K in ks_]
+    return [(name, K) for name in table_names(dataset, tid) for K in ks_]
 
 
 def solver_of(dataset, tid):

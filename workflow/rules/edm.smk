@@ -22,3 +22,9 @@ rule download:
     shell:
         "python -m artrl.download --url {params.url:q} --out {output} --lock {params.lock}"
         " --key {params.key} > {log} 2>&1"
+
+
+rule download_all:
+    input:
+        list(downloads()),
+    localrule: True

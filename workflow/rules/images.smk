@@ -12,6 +12,8 @@ rule train_score_model:
         "results/benchmarks/train_score_model/{dataset}.tsv"
     wildcard_constraints:
         dataset=UNET_DATASET_RE,
+    # every digits job waits for the model: start it first
+    priority: 10
     conda:
         "../../envs/artrl.yaml"
     threads: 2

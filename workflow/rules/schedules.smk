@@ -82,3 +82,27 @@ rule transfer_schedule:
     shell:
         "python -m artrl.transfer --schedule {input} --K {wildcards.K} {params.args:q}"
         " --out {output} > {log} 2>&1"
+
+
+rule method_schedule:
+    output:
+        "results/schedules/{dataset}/{name}/K{K}.json",
+    log:
+        "results/logs/method_schedule/{dataset}/{name}/K{K}.log",
+    benchmark:
+        "results/benchmarks/method_schedule/{dataset}/{name}/K{K}.tsv"
+    wildcard_constraints:
+        name=METHOD_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        module=method_module,
+        dataset_config=method_json,
+        args=method_args,
+        seed=config["seed"],
+        digest=schedule_digest,
+        device=torch_device,
+    shell:
+        "python -m artrl.methods.{params.module} --dataset-config {params.dataset_config:q}"
+        " --K {wildcards.K} {params.args:q} --seed {params.seed} --config-digest {params.digest}"
+        " --device {params.device} --no-progress --out {output} > {log} 2>&1"

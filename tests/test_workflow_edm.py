@@ -1,0 +1,150 @@
+"""The EDM image chain through the same rules as CIFAR-10, offline, on CPU.
+
+A test-made pickle in EDM's exact format stands in for NVIDIA's network, a tiny TorchScript
+module with the TF-Inception call signature ``model(x, return_features=True)`` for the
+Inception file, and statistics of its features on random images for EDM's reference npz.
+ART-RL (one job per K), sharded sampling and FID then run through the workflow with the test
+config; the table must carry every schedule at every K. The real CIFAR-10 targets are checked
+by dry runs (one ART-RL job per K, one sampling job per shard, one FID job per cell), and the
+download rule's offline failure by a real run against a closed port.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from edm_format import write_tiny_edm_pickle
+from test_workflow import REPO, _config, _env
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run([sys.executable, "-c", "import snakemake"]).returncode != 0,
+    reason="snakemake is not installed",
+)
+
+
+class TinyInception(torch.nn.Module):
+    """Same call as clean-fid's TorchScript Inception: float [N, 3, H, W] in [0, 255] → features."""
+
+    def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+        x = x / 255.0
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)  # 12
+        return torch.cat([pooled, x.flatten(1).std(dim=1, keepdim=True)], dim=1)  # 13
+
+
+def _snakemake(args, work: Path, cfg_file: Path, timeout: int = 900):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
+         *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=_env(),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_edm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_edm")
+    pkl = write_tiny_edm_pickle(root / "tiny-edm-cond.pkl", label_dim=10, resolution=8)
+    digest = hashlib.sha256(pkl.read_bytes()).hexdigest()
+    inc = root / "tiny-inception.pt"
+    torch.jit.script(TinyInception()).save(str(inc))
+    rng = np.random.default_rng(0)
+    imgs = torch.as_tensor(rng.integers(0, 256, (256, 3, 8, 8)), dtype=torch.float32)
+    feats = TinyInception()(imgs).double().numpy()
+    ref = root / "ref.npz"
+    np.savez(ref, mu=feats.mean(0), sigma=np.cov(feats, rowvar=False))
+    cfg = _config("cifar10")  # the real CIFAR-10 block, shrunk: same rules, same keys
+    c = cfg["datasets"].pop("cifar10")
+    c["model"] = {"type": "edm", "path": str(pkl), "sha256": [digest]}
+    c["solvers"] = {"heun": [2, 3]}
+    c.pop("tables")
+    c["schedules"] = {k: c["schedules"][k] for k in ("uniform", "edm", "art_rl")}
+    c["art"].update(
+        iterations=4, batch=4, hidden=16, checkpoint_every=2, critic_warmup=1,
+        distill_trajectories=16, init_steps=20,
+    )  # fmt: skip
+    c["fid"] = {
+        "features": "inception",
+        "inception_path": str(inc),
+        "ref": str(ref),
+        "samples": 20,
+        "shard_size": 10,
+        "batch": 10,
+        "blocks": 2,
+    }
+    cfg["datasets"]["tinyedm"] = c
+    cfg_file = root / "tiny_edm.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = root / "work"
+    work.mkdir()
+    return work, cfg_file
+
+
+def test_tiny_edm_chain_runs_through_the_cifar10_rules(tiny_edm):
+    work, cfg_file = tiny_edm
+    target = "results/tables/tinyedm_fid.csv"
+    dry = _snakemake(["-n", "--cores", "1", target], work, cfg_file)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.M))
+    # one ART-RL job per K, one sampling job per (schedule, K, shard), one FID job per cell
+    assert (counts["art_train"], counts["sample_shard"], counts["fid_cell"]) == ("2", "12", "6")
+    assert "download" not in counts  # local files: nothing to fetch
+    r = _snakemake(["--cores", "2", "--show-failed-logs", target], work, cfg_file)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    rows = list(csv.DictReader((work / target).open()))
+    assert [row["name"] for row in rows] == ["uniform", "edm", "art_rl"]
+    for row in rows:
+        for col in ("fid_NFE3", "fid_NFE5"):
+            assert math.isfinite(float(row[col])) and float(row[col]) > 0, row
+    fid = yaml.safe_load((work / "results/fid/tinyedm/heun/art_rl/K3.json").read_text())
+    assert fid["features"] == "inception" and fid["n_images"] == 20 and fid["feat_dim"] == 13
+    assert len(fid["fid_blocks"]["fids"]) == 2  # two disjoint seed blocks of 10
+
+
+@pytest.mark.parametrize(
+    "target,art,shards,cells",
+    [
+        ("results/tables/cifar10_fid.csv", 6, 240, 24),
+        ("results/tables/cifar10_euler_fid.csv", 8, 320, 32),
+        ("results/tables/cifar10_resampled_fid.csv", 1, 240, 24),
+        ("results/tables/afhqv2_fid.csv", 6, 240, 24),
+    ],
+)
+def test_cifar10_targets_dry_run(tmp_path, target, art, shards, cells):
+    """The paper's targets: ART-RL per K (the resampled table: only K = 18), 10 shards of 5,000
+    seeds per cell, one FID job per cell, downloads as local jobs."""
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(_config(), allow_unicode=True, sort_keys=False))
+    (tmp_path / "w").mkdir()
+    r = _snakemake(["-n", "--cores", "1", target], tmp_path / "w", cfg_file, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", r.stdout, re.M))
+    assert int(counts["art_train"]) == art
+    assert (int(counts["sample_shard"]), int(counts["fid_cell"])) == (shards, cells)
+    assert int(counts["download"]) >= 3  # pickle, Inception, reference statistics
+
+
+def test_download_rule_offline_names_url_and_key(tmp_path):
+    cfg = _config("cifar10")
+    c = cfg["datasets"]["cifar10"]
+    url = "http://127.0.0.1:9/edm-cifar10-32x32-cond-vp.pkl"  # discard port: refused
+    c["model"]["url"] = url
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = tmp_path / "w"
+    work.mkdir()
+    r = _snakemake(["--cores", "1", c["model"]["path"]], work, cfg_file, timeout=300)
+    assert r.returncode != 0
+    log = work / "results/logs/download" / (c["model"]["path"][len("resources/") :] + ".log")
+    text = log.read_text()
+    assert url in text and "datasets.cifar10.model.path" in text, text
+    assert not (work / c["model"]["path"]).exists()
