@@ -283,10 +283,14 @@ def test_digits_dry_run_job_counts(tmp_path):
     r = _dry_run(tmp_path, cfg, "demo_digits")
     assert r.returncode == 0, r.stdout + r.stderr
     counts = _job_counts(r.stdout + r.stderr)
+    # ART-RL is trained once, at K = 18, and resampled to every other K (the paper's recipe)
+    rows = [n for n, s in d["schedules"].items() if s.get("table", True)]
+    assert d["schedules"]["art_rl_resampled"]["from_K"] == 18
+    cells = len(rows) * sum(len(v) for v in d["solvers"].values()) + 1  # + floor
+    assert counts["art_train"] == counts["art_distill"] == 1
     ks = {k for klist in d["solvers"].values() for k in klist}
-    cells = len(d["schedules"]) * sum(len(v) for v in d["solvers"].values()) + 1  # + floor
-    assert counts["art_train"] == len(ks)
-    assert counts["art_distill"] == len(ks)
+    assert counts["transfer_schedule"] == len(ks)
+    assert counts["art_q_profile"] == 1  # the ART-analytic profile, shared by every K
     assert counts["fid_cell"] == cells
     assert counts["sample_shard"] == cells * 5
     assert counts["train_score_model"] == counts["fid_classifier"] == 1
