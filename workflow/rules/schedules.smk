@@ -24,6 +24,8 @@ rule baseline_schedule:
 
 
 rule art_q_profile:
+    input:
+        model_files,
     output:
         "results/art/{dataset}/q_profile.npz",
     log:
@@ -85,6 +87,8 @@ rule transfer_schedule:
 
 
 rule method_schedule:
+    input:
+        model_files,
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
