@@ -32,9 +32,11 @@ rule art_q_profile:
         "results/logs/art_q_profile/{dataset}.log",
     benchmark:
         "results/benchmarks/art_q_profile/{dataset}.tsv"
+    # its schedules (every K, two datasets) wait for it: run it before the sampling jobs
+    priority: 5
     conda:
         "../../envs/artrl.yaml"
-    threads: 2
+    threads: 1
     params:
         dataset_config=analytic_json,
         seed=config["seed"],
