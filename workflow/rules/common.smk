@@ -115,13 +115,14 @@ def unet_datasets():
     return [d for d, c in config["datasets"].items() if c["model"]["type"] == "unet"]
 
 
+def fid_cfg(dataset):
+    defaults = {"features": "digits", "samples": 5000, "shard_size": 2500, "batch": 250}
+    return {**defaults, "blocks": 1, **dataset_cfg(dataset).get("fid", {})}
+
+
 def digits_fid_datasets():
     """Image datasets measured with the digits classifier's features (FID classifier rules)."""
-    return [
-        d
-        for d in image_datasets()
-        if dataset_cfg(d).get("fid", {}).get("features", "digits") == "digits"
-    ]
+    return [d for d in image_datasets() if fid_cfg(d)["features"] == "digits"]
 
 
 def extra_tables(dataset):
@@ -554,11 +555,6 @@ def model_json(wildcards):
     return json.dumps(
         {"model": d["model"], "sigma_max": d["sigma_max"]}, sort_keys=True
     )
-
-
-def fid_cfg(dataset):
-    defaults = {"features": "digits", "samples": 5000, "shard_size": 2500, "batch": 250}
-    return {**defaults, "blocks": 1, **dataset_cfg(dataset).get("fid", {})}
 
 
 def cli_options(options):

@@ -161,8 +161,17 @@ def analytic_schedule(
         convention=convention,
     )
     psi = clock_from_profile(tab, q, K, T, convention)
-    info = {"fine_sigmas": fine.tolist(), "q": q.tolist(), "rollouts": n, "convention": convention}
-    return psi, info
+    return psi, _info(fine, q, n, convention)
+
+
+def _info(fine: np.ndarray, q: np.ndarray, n: int, convention: str) -> dict:
+    """The diagnostics stored in a schedule's ``extra``: the profile it was read off."""
+    return {
+        "fine_sigmas": np.asarray(fine).tolist(),
+        "q": np.asarray(q).tolist(),
+        "rollouts": n,
+        "convention": convention,
+    }
 
 
 @torch.no_grad()
@@ -275,12 +284,6 @@ def main(argv: list[str] | None = None):
     if a.K is None:
         return a.save_profile
     psi = clock_from_profile(tab, q, a.K, T, convention)
-    info = {
-        "fine_sigmas": fine.tolist(),
-        "q": np.asarray(q).tolist(),
-        "rollouts": n,
-        "convention": convention,
-    }
     sched = Schedule(
         sigmas=from_psi(psi, T),
         method="art_analytic",
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None):
         K=a.K,
         seed=a.seed,
         config_digest=a.config_digest,
-        extra=info,
+        extra=_info(fine, q, n, convention),
     )
     out = sched.save(a.out)
     print(f"ART-analytic K={a.K} from {n} rollouts -> {out}")

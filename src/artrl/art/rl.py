@@ -251,24 +251,7 @@ class ARTTrainer:
         target = torch.as_tensor(self.init_clock(), dtype=torch.float64, device=self.device)
         gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
         B = max(cfg.batch, 16)
-        with torch.no_grad():
-            x = self.prior(B, gen).to(self.device, torch.float64)
-            lab = self.labels(B, gen) if self.labels is not None else None
-            psi = torch.zeros(B, dtype=torch.float64, device=self.device)
-            zs = []
-            for k in range(cfg.K):
-                F, Q = drift_and_q(
-                    self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
-                )
-                zs.append(
-                    features(
-                        cfg.features, k * cfg.dt, x, psi, F, batch_norm(Q), cfg.T, self.prior_std
-                    )
-                )
-                theta = target[k].expand(B)
-                x, psi = euler_step(x, psi, theta, F, cfg.dt)
-                psi = psi.clamp(0.0, cfg.T)
-        z = torch.stack(zs)  # [K, B, f]
+        z = self.rollout(B, clock=target, gen=gen).feats  # [K, B, f]
         y = target[:, None].expand(cfg.K, B)
         opt = torch.optim.Adam(self.actor.parameters(), lr=1e-2)
         for _ in range(cfg.init_steps):
@@ -283,10 +266,15 @@ class ARTTrainer:
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
-    def rollout(self, B: int) -> Rollout:
+    def rollout(
+        self, B: int, *, clock: Tensor | None = None, gen: torch.Generator | None = None
+    ) -> Rollout:
+        """B trajectories of the policy; with ``clock`` ([K]), of that fixed clock θ_k instead
+        (no policy noise: the warm start's states). ``gen`` defaults to the training stream."""
         cfg, dt = self.cfg, self.cfg.dt
-        x = self.prior(B, self.gen).to(self.device, torch.float64)
-        lab = self.labels(B, self.gen) if self.labels is not None else None
+        gen = self.gen if gen is None else gen
+        x = self.prior(B, gen).to(self.device, torch.float64)
+        lab = self.labels(B, gen) if self.labels is not None else None
         psi = torch.zeros(B, dtype=torch.float64, device=self.device)
         budget = torch.zeros_like(psi)
         feats, thetas, mus, vars_, qns = [], [], [], [], []
@@ -294,10 +282,14 @@ class ARTTrainer:
             F, Q = drift_and_q(self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode)
             qn = batch_norm(Q)
             z = features(cfg.features, k * dt, x, psi, F, qn, cfg.T, self.prior_std)
-            mu = self.mean(z)
-            var = cfg.lam / qn.clamp_min(cfg.eps)  # Eq. (11): N(μ, λ / (|Q| ∨ ε))
-            noise = torch.randn(B, generator=self.gen, dtype=torch.float64, device=self.device)
-            theta = mu + var.sqrt() * noise
+            if clock is None:
+                mu = self.mean(z)
+                var = cfg.lam / qn.clamp_min(cfg.eps)  # Eq. (11): N(μ, λ / (|Q| ∨ ε))
+                noise = torch.randn(B, generator=gen, dtype=torch.float64, device=self.device)
+                theta = mu + var.sqrt() * noise
+            else:
+                theta = mu = clock[k].expand(B)
+                var = torch.zeros_like(theta)
             x, psi = euler_step(x, psi, theta, F, dt)  # Eq. (4)
             budget = budget + theta * dt
             if cfg.clip_psi:
