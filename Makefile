@@ -1,4 +1,4 @@
-# artrl: make install | demo | test | lint
+# artrl: make install | demo | compare | test | lint
 # The venv is created once; $(VENV)/.installed records that it is up to date with pyproject.toml.
 
 VENV ?= .venv
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # rules call `python -m artrl...`: put the venv first on PATH so that is the venv's python
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: install demo demo-digits test lint
+.PHONY: install demo demo-digits compare test lint
 
 install: $(STAMP)
 
@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[fid,workflow,dev]'
 	touch $@
 
+# the core rows only (core_only: the `extra: true` comparison rows are left out): < 25 min
 demo: install
-	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) --config core_only=True demo
+
+# every method on the embedded data sets (issue "methods"): the same tables with all rows
+compare: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) compare
 
 demo-digits: install
-	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo_digits
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) --config core_only=True demo_digits
 
 test: install
 	$(RUN) $(BIN)/python -m pytest -q

@@ -41,6 +41,12 @@ rule demo:
     localrule: True
 
 
+rule compare:
+    input:
+        compare_targets(),
+    localrule: True
+
+
 rule demo_digits:
     input:
         demo_digits_targets(),

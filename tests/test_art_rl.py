@@ -217,3 +217,53 @@ def test_warm_start_runs_once_and_is_deterministic(tmp_path):
         make_trainer(small(init_schedule="karras"), K=4, seed=0).init_clock()
     with pytest.raises(ValueError, match="actor_output: exp"):
         make_trainer(small(init_schedule="edm"), K=4, seed=0).warm_start()
+
+
+# ---------------------------------------------------------------- ablations (issue "methods")
+
+
+def test_fixed_variance_ablation_is_state_independent():
+    """variance: fixed draws θ ~ N(μ, λ) (or fixed_var) instead of Eq. 11's λ / (|Q| ∨ ε)."""
+    ro = make_trainer(small(variance="fixed"), K=10, seed=0).rollout(16)
+    assert float(ro.qn.std()) > 0  # |Q| does vary over the states ...
+    torch.testing.assert_close(ro.var, torch.full_like(ro.var, 0.1))  # ... the variance not
+    ro = make_trainer(small(variance="fixed", fixed_var=0.02), K=10, seed=0).rollout(16)
+    torch.testing.assert_close(ro.var, torch.full_like(ro.var, 0.02))
+    with pytest.raises(ValueError, match="variance"):
+        make_trainer(small(variance="constant"), K=10, seed=0)
+
+
+def test_time_only_actor_sees_t_alone():
+    """actor_inputs: time: μ depends on t only (column 0 of the features); the critic keeps
+    the state features. The state actor, for contrast, gives different μ at the same t."""
+    tr = make_trainer(small(actor_inputs="time"), K=10, seed=0)
+    assert tr.actor.net[0].in_features == 1 and tr.critic.net[0].in_features == 3
+    torch.nn.init.normal_(tr.actor.net[-1].weight)  # a non-constant actor
+    feats = tr.rollout(16).feats  # [K, B, 3]: one t per row, many (x, ψ)
+    mu = tr.mean(feats).detach()
+    torch.testing.assert_close(mu, mu[:, :1].expand_as(mu))
+    assert float(feats[..., 2].std(dim=1).min()) > 0  # the states differed
+    state = make_trainer(small(), K=10, seed=0)
+    torch.nn.init.normal_(state.actor.net[-1].weight)
+    mu_s = state.mean(feats).detach()
+    assert float((mu_s - mu_s[:, :1]).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="actor_inputs"):
+        make_trainer(small(actor_inputs="x"), K=10, seed=0)
+
+
+def test_trainer_counts_denoiser_evaluations_across_resume(tmp_path):
+    """Every rollout step calls D once for F and once inside the JVP of Q: 2·B·K evaluations
+    per iteration; the count survives a checkpoint and resume (the tables' cost column)."""
+    K, B = 5, 16
+    tr = make_trainer(small(batch=B, jvp_mode="reverse"), K=K, seed=0)
+    tr.rollout(B)
+    per_rollout = tr.D.evals
+    assert per_rollout == 2 * B * K
+    full = make_trainer(small(batch=B, jvp_mode="reverse"), K=K, seed=0)
+    full.train(tmp_path / "a.pt", progress=False)
+    assert full.D.evals == 12 * per_rollout
+    part = make_trainer(small(batch=B, jvp_mode="reverse"), K=K, seed=0)
+    part.train(tmp_path / "b.pt", stop_after=8, progress=False)
+    rest = make_trainer(small(batch=B, jvp_mode="reverse"), K=K, seed=0)
+    rest.train(tmp_path / "b.pt", progress=False)
+    assert rest.D.evals == full.D.evals

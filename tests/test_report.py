@@ -235,3 +235,24 @@ def test_theta_figure_rejects_bad_extra(tmp_path):
 def test_code_version_outside_a_checkout(tmp_path):
     assert git_describe(tmp_path) is None
     assert code_version(tmp_path) == f"{artrl.__version__}+unknown"
+
+
+def test_table_with_cost_column(tmp_path):
+    """--costs adds the cost of making each schedule: CSV columns and two Markdown columns."""
+    paths = _write_metrics(tmp_path)
+    csv, md = tmp_path / "t.csv", tmp_path / "t.md"
+    costs = {
+        "uniform": {"cost_wall_s": 0.4, "cost_denoiser_evals": 0.0},
+        "art_rl": {"cost_wall_s": 300.0, "cost_denoiser_evals": 2.5e6},
+    }
+    write_w2_table(load_metrics(paths), LABELS, out_csv=csv, out_md=md, costs=costs)
+    df = pd.read_csv(csv).set_index("name")
+    assert df.loc["art_rl", "cost_wall_s"] == 300.0
+    assert df.loc["art_rl", "cost_denoiser_evals"] == 2.5e6
+    assert math.isnan(df.loc["edm_t", "cost_wall_s"])  # no cost given: NaN, shown as —
+    text = md.read_text()
+    assert "Cost to make (wall)" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| ART-RL | ours"))
+    assert row.endswith("| 5.0 min | 2.5M |")
+    row = next(ln for ln in text.splitlines() if ln.startswith("| EDM-T (ρ=3) | ours"))
+    assert row.endswith("| — | — |")

@@ -367,3 +367,19 @@ def test_sample_grid_rejects_bad_shards(tmp_path):
     good = _shard(tmp_path, "edm", 1)
     with pytest.raises(ReportError, match="given twice"):
         sample_grid([load_shard(good), load_shard(good)], {}, tmp_path / "g.png")
+
+
+def test_fid_table_with_cost_column(tmp_path):
+    recs = load_fid(_write_all(tmp_path), solver="heun")
+    ref = load_fid_file(_ref(tmp_path))
+    csv, md = tmp_path / "t.csv", tmp_path / "t.md"
+    costs = {n: {"cost_wall_s": 20.0 * i, "cost_denoiser_evals": 1e3 * i} for i, n in
+             enumerate(NAMES)}  # fmt: skip
+    write_fid_table(recs, LABELS, out_csv=csv, out_md=md, reference=ref, costs=costs)
+    df = pd.read_csv(csv).set_index("role")
+    assert list(df.loc["schedule", "cost_wall_s"]) == [0.0, 20.0, 40.0]
+    assert math.isnan(df.loc["reference", "cost_wall_s"])  # the floor row costs nothing here
+    text = md.read_text()
+    assert "| Cost (wall) | Denoiser evals |" in _md_line(text, "| Schedule")
+    assert _md_line(text, "| ART-RL").endswith("| 40 s | 2.0k |")
+    assert "Cost: wall time of the workflow jobs" in text

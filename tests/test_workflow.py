@@ -79,28 +79,48 @@ def test_lint_from_repo_root():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_demo_dry_run_default_config(tmp_path):
+def _art_jobs(scheds: dict, Ks) -> set[tuple[str, int]]:
+    """(art_rl schedule, K) of every ART-RL training: a table row at every K, plus the K each
+    transfer resamples from."""
+    jobs = set()
+    for n, s in scheds.items():
+        if s["method"] == "art_rl" and s.get("table", True):
+            jobs |= {(n, k) for k in Ks}
+        if s["method"] == "art_rl_transfer":
+            jobs.add((s.get("source", "art_rl"), s["from_K"]))
+    return jobs
+
+
+@pytest.mark.parametrize("core_only", [False, True])
+def test_demo_dry_run_default_config(tmp_path, core_only):
+    """The gauss1d demo DAG: every schedule, or with core_only (make demo) the non-extra ones."""
     cfg = _config("gauss1d")
+    cfg["core_only"] = core_only
     r = _dry_run(tmp_path, cfg, "demo")
     assert r.returncode == 0, r.stdout + r.stderr
     counts = _job_counts(r.stdout + r.stderr)
     d = cfg["datasets"]["gauss1d"]
     Ks = set(d["K"])
-    scheds = d["schedules"]
+    scheds = {n: s for n, s in d["schedules"].items() if not (core_only and s.get("extra"))}
+    assert core_only or len(scheds) > 12  # the comparison's rows are there
+    rows = [n for n, s in scheds.items() if s.get("table", True)]
     n_baseline = sum(
         s["method"] in ("uniform", "edm", "geometric", "ays_gaussian") for s in scheds.values()
     )
-    from_K = {s["from_K"] for s in scheds.values() if s["method"] == "art_rl_transfer"}
-    assert counts["art_train"] == len(Ks | from_K)
-    assert counts["w2_metrics"] == len(scheds) * len(Ks)
+    art_jobs = _art_jobs(scheds, Ks)
+    assert counts["art_train"] == counts["art_distill"] == len(art_jobs)
+    assert counts["w2_metrics"] == len(rows) * len(Ks)
     assert counts["baseline_schedule"] == n_baseline * len(Ks)
-    for rule in ("w2_table", "w2_figure", "theta_figure", "demo"):
+    for rule in ("w2_table", "w2_figure", "theta_figure", "demo", "schedule_costs"):
         assert counts[rule] == 1
+    if core_only:  # the extra rows' training runs are left out
+        assert {n for n, _ in art_jobs} == {"art_rl"}
 
 
 def test_demo_dry_run_small_config(tmp_path):
     """One training job per K (plus the transfer's source K), one metrics job per (name, K)."""
     cfg = _config("gauss1d")
+    cfg["core_only"] = True
     d = cfg["datasets"]["gauss1d"]
     d["K"] = [2, 5]
     d["art"] = {"iterations": 20}
@@ -111,7 +131,8 @@ def test_demo_dry_run_small_config(tmp_path):
     assert counts["art_distill"] == 3
     assert counts["transfer_schedule"] == 2
     assert counts["art_analytic_schedule"] == 2
-    assert counts["w2_metrics"] == len(d["schedules"]) * 2
+    core = [n for n, s in d["schedules"].items() if not s.get("extra") and s.get("table", True)]
+    assert counts["w2_metrics"] == len(core) * 2
     assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
 
 
@@ -166,7 +187,11 @@ def _tiny_gauss1d_config() -> dict:
     cfg = _config("gauss1d")
     g = cfg["datasets"]["gauss1d"]
     g["K"] = [2, 3]
-    g["schedules"]["art_rl_from100"]["from_K"] = 3
+    for s in g["schedules"].values():  # the transfers (variants included) resample K = 3
+        if s["method"] == "art_rl_transfer":
+            s["from_K"] = 3
+    g["schedules"]["gits"]["settings"] = {"fine_steps": 40, "trajectories": 64}
+    g["schedules"]["ld3"]["settings"] = {"iterations": 20, "samples": 64}
     g["art"].update(iterations=12, batch=8, critic_warmup=100, checkpoint_every=5, hidden=16)
     g["analytic"] = {"rollouts": 64, "fine_steps": 200}
     g["w2"] = {"mc_samples": 2000, "art_cost_samples": 500}
@@ -206,7 +231,9 @@ def test_tiny_gauss1d_chain_runs_end_to_end(tiny_gauss1d_run):
     work, _, cfg = tiny_gauss1d_run
     g = cfg["datasets"]["gauss1d"]
     rows = list(csv.DictReader((work / "results/tables/gauss1d_w2.csv").open()))
-    assert [row["name"] for row in rows] == list(g["schedules"])
+    assert [row["name"] for row in rows] == [
+        n for n, s in g["schedules"].items() if s.get("table", True)
+    ]
     uni = next(row for row in rows if row["name"] == "uniform")
     assert abs(float(uni["w2_K2"]) - 0.465) < 0.001  # exact W2 of Uniform at K = 2
     # provenance on every row: the dataset's config digest, the seed, the code version
@@ -218,8 +245,24 @@ def test_tiny_gauss1d_chain_runs_end_to_end(tiny_gauss1d_run):
     assert f"config digest `{rows[0]['config_digest']}`" in md.rstrip().splitlines()[-1]
     for fig in ("gauss1d_w2.png", "gauss1d_theta.png"):
         assert (work / "results/figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # every ART-RL job left a benchmark record (wall time, memory) for the cost column
-    assert len(list((work / "results/benchmarks/art_train").glob("gauss1d_K*.tsv"))) == 2
+    # every ART-RL job left a benchmark record (wall time, memory) for the cost column: K = 2
+    # and 3 of art_rl, and K = 3 of each variant (Heun proxy, fixed variance, time-only actor)
+    assert len(list((work / "results/benchmarks/art_train/gauss1d").glob("*/K*.tsv"))) == 5
+    by = {row["name"]: row for row in rows}
+    assert float(by["uniform"]["cost_denoiser_evals"]) == 0  # a closed form
+    assert float(by["uniform"]["cost_wall_s"]) > 0
+    for name in ("art_rl", "art_rl_from100", "art_rl_heun_from100", "gits", "ld3"):
+        assert float(by[name]["cost_denoiser_evals"]) > 0, name
+    # a transfer costs its source's training (counted in full) plus the resampling
+    costs = list(csv.DictReader((work / "results/costs/gauss1d_w2.csv").open()))
+    c = {(row["name"], int(row["K"])): row for row in costs}
+    assert float(c["art_rl_from100", 2]["wall_s"]) > float(c["art_rl", 3]["wall_s"])
+    assert c["art_rl_from100", 2]["denoiser_evals"] == c["art_rl", 3]["denoiser_evals"]
+    # the Heun-proxy run evaluates the model more per step than the Euler-proxy one
+    assert int(c["art_rl_heun_from100", 2]["denoiser_evals"]) > int(
+        c["art_rl_from100", 2]["denoiser_evals"]
+    )
+    assert "Cost to make (wall)" in md
 
 
 def _caption_text(rst: Path) -> str:
@@ -276,23 +319,56 @@ def test_every_table_and_figure_is_in_the_report():
 
 
 def test_digits_dry_run_job_counts(tmp_path):
-    """One ART-RL job per K, one sampling job per shard, one FID job per cell."""
+    """make demo-digits (core_only): one ART-RL job, one sampling job per shard, one FID job
+    per cell; the RK4 table has its own schedule list."""
     cfg = _config("digits")
+    cfg["core_only"] = True
     d = cfg["datasets"]["digits"]
     d["fid"].update(samples=5000, shard_size=1000, batch=250)
     r = _dry_run(tmp_path, cfg, "demo_digits")
     assert r.returncode == 0, r.stdout + r.stderr
     counts = _job_counts(r.stdout + r.stderr)
     # ART-RL is trained once, at K = 18, and resampled to every other K (the paper's recipe)
-    rows = [n for n, s in d["schedules"].items() if s.get("table", True)]
+    rows = [n for n, s in d["schedules"].items() if s.get("table", True) and not s.get("extra")]
+    assert rows == ["uniform", "edm", "dpm", "art_rl_resampled", "art_analytic"]
     assert d["schedules"]["art_rl_resampled"]["from_K"] == 18
+    rk4 = d["tables"]["rk4"]
     cells = len(rows) * sum(len(v) for v in d["solvers"].values()) + 1  # + floor
+    cells += len(rk4["schedules"]) * len(rk4["K"])
     assert counts["art_train"] == counts["art_distill"] == 1
-    ks = {k for klist in d["solvers"].values() for k in klist}
+    ks = {k for klist in d["solvers"].values() for k in klist} | set(rk4["K"])
     assert counts["transfer_schedule"] == len(ks)
     assert counts["art_q_profile"] == 1  # the ART-analytic profile, shared by every K
     assert counts["fid_cell"] == cells
     assert counts["sample_shard"] == cells * 5
     assert counts["train_score_model"] == counts["fid_classifier"] == 1
-    assert counts["fid_table_heun"] == 1 and counts["fid_table"] == len(d["solvers"]) - 1
-    assert counts["fid_figure"] == len(d["solvers"])
+    assert counts["fid_table_heun"] == 1 and counts["fid_table"] == 2  # euler, rk4
+    assert counts["fid_figure"] == 3
+    assert counts["schedule_costs"] == 3
+    assert "gits_costs" not in counts and "method_schedule" not in counts
+
+
+def test_digits_comparison_dry_run(tmp_path):
+    """make compare on digits: every method in the Heun and Euler tables (GITS and LD3 made
+    for each solver, one GITS cost matrix per solver), the ART-RL variants trained once at
+    K = 18, and the figure of every method's grid at K = 5."""
+    cfg = _config("digits")
+    d = cfg["datasets"]["digits"]
+    r = _dry_run(tmp_path, cfg, "compare")
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = _job_counts(r.stdout + r.stderr)
+    heun = [
+        n for n, s in d["schedules"].items()
+        if s.get("table", True) and s.get("solver", "heun") == "heun"
+    ]  # fmt: skip
+    assert len(heun) == 13 and {"gits_heun", "ld3_heun", "dmn", "ays"} <= set(heun)
+    rk4 = d["tables"]["rk4"]
+    n_heun, n_euler = len(d["solvers"]["heun"]), len(d["solvers"]["euler"])
+    cells = len(heun) * (n_heun + n_euler) + len(rk4["schedules"]) * len(rk4["K"]) + 1
+    assert counts["fid_cell"] == counts["sample_shard"] == cells  # one 5000-image shard each
+    assert counts["art_train"] == 4  # art_rl_k18 and its three variants
+    assert counts["gits_costs"] == 2  # heun, euler: shared by every K
+    ks = {k for klist in d["solvers"].values() for k in klist}
+    assert counts["method_schedule"] == 2 * (n_heun + n_euler) + len(ks)  # GITS, LD3; DMN
+    assert counts["art_q_profile"] == 1  # one profile with q and r for both analytic rows
+    assert counts["sigma_k_figure"] == 1

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 import artrl
+from artrl.costs import fmt_evals, fmt_seconds, load_row_costs
 from artrl.io import atomic_write, read_json, write_text
 from artrl.schedules import Schedule, ScheduleError
 
@@ -217,10 +218,13 @@ def w2_table(
     records: Sequence[MetricRecord],
     labels: dict[str, str] | None = None,
     prov: dict[str, Any] | None = None,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Wide table: one row per schedule name, columns ``w2_K{k}``, ``w2_mc_K{k}``,
-    ``art_cost_K{Kmax}``, then dataset/solver/method/digests and the provenance columns
-    (:data:`PROVENANCE_COLUMNS`: ``prov``'s values, "unknown" where not given)."""
+    ``art_cost_K{Kmax}``, then dataset/solver/method/digests, the cost of making one schedule
+    (``costs``: ``cost_wall_s``, ``cost_denoiser_evals`` per name, :func:`artrl.costs.row_costs`)
+    and the provenance columns (:data:`PROVENANCE_COLUMNS`: ``prov``'s values, "unknown" where
+    not given)."""
     labels = dict(labels or {})
     Ks = sorted({r.K for r in records})
     Kmax = Ks[-1]
@@ -243,6 +247,8 @@ def w2_table(
         row["solver"] = first.solver
         digests = sorted({r.schedule_config_digest or "" for r in mine} - {""})
         row["schedule_config_digest"] = ";".join(digests)
+        if costs is not None:
+            row.update(costs.get(name, {"cost_wall_s": math.nan, "cost_denoiser_evals": math.nan}))
         row.update(dict.fromkeys(PROVENANCE_COLUMNS, "unknown"))
         row.update(prov or {})
         rows.append(row)
@@ -283,6 +289,9 @@ def w2_markdown(
     head = ["Schedule", "Source", *(f"K={k}" for k in Ks)]
     if cost_col:
         head.append(f"ART cost (K={cost_col.removeprefix('art_cost_K')})")
+    make_cost = "cost_wall_s" in df.columns
+    if make_cost:
+        head += ["Cost to make (wall)", "Denoiser evals"]
     lines = [f"# {title}", ""]
     meta = []
     if len(df):
@@ -304,13 +313,15 @@ def w2_markdown(
         plabel, vals = paper[name]
         pv = dict(zip(PAPER_K, vals, strict=True))
         cells = [plabel, "paper", *(_fmt(pv.get(k)) for k in Ks)]
-        return cells + (["—"] if cost_col else [])
+        return cells + (["—"] if cost_col else []) + (["—", "—"] if make_cost else [])
 
     shown = set()
     for _, row in df.iterrows():
         cells = [str(row["label"]), "ours", *(_fmt(row[f"w2_K{k}"]) for k in Ks)]
         if cost_col:
             cells.append(_fmt(row[cost_col], 4))
+        if make_cost:
+            cells += [fmt_seconds(row["cost_wall_s"]), fmt_evals(row["cost_denoiser_evals"])]
         lines.append(_md_row(cells))
         if row["name"] in paper:
             lines.append(_md_row(paper_row(row["name"])))
@@ -318,6 +329,15 @@ def w2_markdown(
     for name in paper:
         if name not in shown:
             lines.append(_md_row(paper_row(name)))
+
+    if make_cost:
+        lines += [
+            "",
+            "Cost to make: wall time of the workflow jobs that made one schedule (Snakemake "
+            "benchmarks; shared upstream jobs such as a q-profile, a GITS cost matrix or the "
+            "K=100 ART-RL run counted in full) and their denoiser evaluations per sample (a JVP "
+            "counts as one), mean over K, on the machine that ran the workflow.",
+        ]
 
     mc_Ks = _ks(df, "w2_mc_K")
     if mc_Ks and df[[f"w2_mc_K{k}" for k in mc_Ks]].notna().to_numpy().any():
@@ -338,8 +358,9 @@ def write_w2_table(
     out_md: str | os.PathLike,
     prov: dict[str, Any] | None = None,
     paper: dict[str, tuple[str, tuple[float, ...]]] | None = None,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> pd.DataFrame:
-    df = w2_table(records, labels, prov)
+    df = w2_table(records, labels, prov, costs)
     write_text(out_csv, df.to_csv(index=False))
     write_text(out_md, w2_markdown(df, paper, prov=prov))
     return df
@@ -356,6 +377,21 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+MARKERS = "osD^v<>ph*"
+
+
+def line_style(i: int, n: int) -> dict[str, Any]:
+    """Colour, marker and dash of the i-th of n lines: matplotlib's 10 default colours up to 10
+    lines, else tab20 with alternating dashes, so that up to 20 methods stay distinguishable."""
+    import matplotlib
+
+    marker = MARKERS[i % len(MARKERS)]
+    if n <= 10:
+        return {"color": f"C{i}", "marker": marker, "linestyle": "-"}
+    color = matplotlib.colormaps["tab20"](i % 20)
+    return {"color": color, "marker": marker, "linestyle": "-" if i % 2 == 0 else "--"}
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -380,24 +416,25 @@ def w2_figure(
     plt = _pyplot()
     labels = dict(labels or {})
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
-    markers = "osD^v<>ph*"
     drew_paper = False
-    for i, name in enumerate(_order(records, labels)):
+    order = _order(records, labels)
+    for i, name in enumerate(order):
         rs = sorted((r for r in records if r.name == name), key=lambda r: r.K)
+        style = line_style(i, len(order))
         (line,) = ax.plot(
             [r.K for r in rs],
             [r.w2_exact for r in rs],
-            marker=markers[i % len(markers)],
             markersize=4,
             linewidth=1.5,
             label=labels.get(name, name),
+            **style,
         )
         if paper and name in paper:
             ax.plot(
                 PAPER_K,
                 paper[name][1],
                 linestyle="none",
-                marker=markers[i % len(markers)],
+                marker=style["marker"],
                 markersize=7,
                 markerfacecolor="none",
                 markeredgecolor=line.get_color(),
@@ -560,6 +597,12 @@ def _parser() -> argparse.ArgumentParser:
     metrics_args(t)
     t.add_argument("--out-csv", required=True, type=Path)
     t.add_argument("--out-md", required=True, type=Path)
+    t.add_argument(
+        "--costs",
+        type=Path,
+        default=None,
+        help="cost CSV of python -m artrl.costs: adds the cost of making each schedule",
+    )
     t.add_argument("--config-digest", default=None, help="provenance: config digest")
     t.add_argument("--seed", type=int, default=None, help="provenance: seed")
 
@@ -589,6 +632,7 @@ def main(argv: list[str] | None = None) -> Path:
                 out_md=a.out_md,
                 prov=provenance(a.config_digest, a.seed),
                 paper=_paper(a.paper),
+                costs=load_row_costs(a.costs, [r.name for r in records]),
             )
             return a.out_csv
         if a.cmd == "w2-figure":
@@ -603,7 +647,7 @@ def main(argv: list[str] | None = None) -> Path:
             paper_points=None if a.no_paper else PAPER_THETA,
             title=a.title,
         )
-    except ReportError as e:
+    except (ReportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 

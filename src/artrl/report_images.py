@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from artrl.costs import fmt_evals, fmt_seconds, load_row_costs
 from artrl.io import read_json, write_text
 from artrl.report import (
     PROVENANCE_COLUMNS,
@@ -45,6 +46,7 @@ from artrl.report import (
     _pyplot,
     _save,
     _split_entry,
+    line_style,
     provenance,
     provenance_footer,
 )
@@ -368,13 +370,16 @@ def fid_table(
     *,
     reference: FidRecord | None = None,
     reference_label: str | None = None,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Wide table: one row per schedule name (``role`` "schedule") and, last, the reference
     (``role`` "reference"), with columns ``fid_NFE{n}`` for n ascending, ``fid_min_NFE{n}`` /
     ``fid_max_NFE{n}`` when some cell has several blocks, ``fid_ratio_NFE{n}`` (ART rows: FID ÷
     the lowest non-ART FID at that NFE), ``K_NFE{n}``, then n_images, blocks, method, dataset,
     solver, the schedule's config digest, the seed block of the images (``sample_seeds``, e.g.
-    ``0-4999``) and the provenance columns (``prov``; "unknown" where not given)."""
+    ``0-4999``), the cost of making one schedule (``costs``: ``cost_wall_s`` and
+    ``cost_denoiser_evals`` per name, :func:`artrl.costs.row_costs`) and the provenance columns
+    (``prov``; "unknown" where not given)."""
     labels = dict(labels or {})
     nfes = sorted({r.nfe for r in records} | ({reference.nfe} if reference else set()))
     multi = any(r.blocks > 1 for r in records) or bool(reference and reference.blocks > 1)
@@ -407,6 +412,9 @@ def fid_table(
         row["solver"] = _one([r.solver for r in rs])
         row["schedule_config_digest"] = _one([r.schedule_config_digest for r in rs])
         row["sample_seeds"] = _one([r.sample_seeds for r in rs])
+        if costs is not None:
+            nan = {"cost_wall_s": math.nan, "cost_denoiser_evals": math.nan}
+            row.update(costs.get(name, nan) if role == "schedule" else nan)
         row.update(dict.fromkeys(PROVENANCE_COLUMNS, "unknown"))
         row.update(prov or {})
         return row
@@ -547,7 +555,11 @@ def fid_markdown(
     head = ["Schedule"] + [
         f"NFE={n} (K={next(iter(ks[n]))})" if len(ks[n]) == 1 else f"NFE={n}" for n in nfes
     ]
-    lines += [_md_row(head), _md_row(["---"] + ["---:"] * len(nfes))]
+    has_cost = "cost_wall_s" in df.columns
+    if has_cost:
+        head += COST_HEAD
+    ncol = len(nfes) + (len(COST_HEAD) if has_cost else 0)
+    lines += [_md_row(head), _md_row(["---"] + ["---:"] * ncol)]
     mins = _minima([[row[f"fid_NFE{n}"] for n in nfes] for _, row in sched.iterrows()])
     for _, row in sched.iterrows():
         cells = [
@@ -559,18 +571,23 @@ def fid_markdown(
             )
             for n, m in zip(nfes, mins, strict=True)
         ]
+        if has_cost:
+            cells += cost_cells(row)
         lines.append(_md_row([str(row["label"]), *cells]))
     for _, row in ref.iterrows():
         rn = next(n for n in nfes_all if _finite(row[f"fid_NFE{n}"]))
         v = _cell(row[f"fid_NFE{rn}"], col("fid_min_NFE", rn, row), col("fid_max_NFE", rn, row))
         lab = str(row["label"])
         lab = f"{lab}, NFE {rn}" if "floor" in lab.lower() else f"{lab}: model floor, NFE {rn}"
-        lines.append(_md_row([f"*{lab}*", *([f"*{v}*"] * len(nfes))]))
+        tail = ["—"] * len(COST_HEAD) if has_cost else []
+        lines.append(_md_row([f"*{lab}*", *([f"*{v}*"] * len(nfes)), *tail]))
     if len(ref):
         lines += [
             "",
             "The floor row is one measurement (at the NFE it names), repeated in every column.",
         ]
+    if has_cost:
+        lines += ["", COST_NOTE]
 
     # ART rows against the best non-ART schedule at each NFE
     art = sched[[is_art(m) for m in sched["method"]]] if len(sched) else sched
@@ -601,6 +618,20 @@ def fid_markdown(
     return "\n".join(lines) + "\n"
 
 
+COST_HEAD = ["Cost (wall)", "Denoiser evals"]
+COST_NOTE = (
+    "Cost: wall time of the workflow jobs that made one schedule (Snakemake benchmarks, shared "
+    "upstream jobs such as a q-profile, a GITS cost matrix or the K=18 ART-RL run counted in "
+    "full) and the per-sample denoiser evaluations they made (a JVP counts as one), mean over "
+    "this table's K; on the machine that ran the workflow."
+)
+
+
+def cost_cells(row: pd.Series) -> list[str]:
+    """The two cost cells of a table row (artrl.costs formats)."""
+    return [fmt_seconds(row["cost_wall_s"]), fmt_evals(row["cost_denoiser_evals"])]
+
+
 def write_fid_table(
     records: Sequence[FidRecord],
     labels: dict[str, str] | None,
@@ -614,8 +645,11 @@ def write_fid_table(
     solver: str | None = None,
     dataset: str | None = None,
     title: str | None = None,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> pd.DataFrame:
-    df = fid_table(records, labels, prov, reference=reference, reference_label=reference_label)
+    df = fid_table(
+        records, labels, prov, reference=reference, reference_label=reference_label, costs=costs
+    )
     write_text(out_csv, df.to_csv(index=False))
     md = fid_markdown(df, paper, solver=solver, dataset=dataset, title=title, prov=prov)
     write_text(out_md, md)
@@ -624,8 +658,6 @@ def write_fid_table(
 
 # ----------------------------------------------------------------------------------------------
 # Figures
-
-MARKERS = "osD^v<>ph*"
 
 
 def fid_figure(
@@ -646,11 +678,12 @@ def fid_figure(
     labels = dict(labels or {})
     solver = solver or _one([r.solver for r in records])
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
-    for i, name in enumerate(_order(records, labels)):
+    order = _order(records, labels)
+    for i, name in enumerate(order):
         rs = sorted((r for r in records if r.name == name), key=lambda r: r.nfe)
         x = np.array([r.nfe for r in rs], dtype=float)
         y = np.array([r.fid for r in rs])
-        kw = dict(marker=MARKERS[i % len(MARKERS)], markersize=4, linewidth=1.5)
+        kw = dict(markersize=4, linewidth=1.5, **line_style(i, len(order)))
         if any(r.blocks > 1 for r in rs):
             err = np.array([[r.fid - r.fid_min for r in rs], [r.fid_max - r.fid for r in rs]])
             ax.errorbar(x, y, yerr=err, capsize=2, label=labels.get(name, name), **kw)
@@ -730,22 +763,21 @@ def sigma_figure(
             f"schedules at {len(Ks)} different K {Ks}; at most {MAX_SIGMA_PANELS} panels"
         )
     order = _order([_Named(n) for n, _ in schedules], labels)
-    color = {n: f"C{i % 10}" for i, n in enumerate(order)}
+    style = {n: line_style(i, len(order)) for i, n in enumerate(order)}
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(Ks), figsize=(4.6 * len(Ks), 4.0), squeeze=False, sharey=True)
     for ax, K in zip(axes[0], Ks, strict=True):
         here = {n: s for n, s in schedules if s.K == K}
-        for i, name in enumerate(n for n in order if n in here):
+        for name in (n for n in order if n in here):
             sig = here[name].sigmas[:-1] if here[name].sigmas[-1] == 0 else here[name].sigmas
             k = np.arange(len(sig), dtype=float)
             ax.plot(
                 k / K if x == "fraction" else k,
                 sig,
-                marker=MARKERS[i % len(MARKERS)],
                 markersize=3 if K > 40 else 4,
                 linewidth=1.3,
-                color=color[name],
                 label=labels.get(name, name),
+                **style[name],
             )
         ax.set_yscale("log")
         ax.set_title(f"K = {K}")
@@ -934,6 +966,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--title", default=None, help="Markdown title; if unset, from the dataset and solver"
     )
+    t.add_argument(
+        "--costs",
+        type=Path,
+        default=None,
+        help="cost CSV of python -m artrl.costs: adds the cost of making each schedule",
+    )
     t.add_argument("--config-digest", default=None, help="provenance: config digest")
     t.add_argument("--seed", type=int, default=None, help="provenance: seed")
     t.add_argument("--out-csv", required=True, type=Path)
@@ -1003,6 +1041,7 @@ def main(argv: list[str] | None = None) -> Path:
                     solver=a.solver,
                     dataset=a.dataset,
                     title=a.title,
+                    costs=load_row_costs(a.costs, [r.name for r in records]),
                 )
                 return a.out_csv
             return fid_figure(
@@ -1020,7 +1059,7 @@ def main(argv: list[str] | None = None) -> Path:
             raise ReportError(f"--n must be >= 1, got {a.n}")
         shards = [load_shard(e, a.n) for e in a.shard]
         return sample_grid(shards, labels, a.out, n=a.n, title=a.title)
-    except ReportError as e:
+    except (ReportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -28,18 +28,23 @@ Denoiser = Callable[[Tensor, Tensor, Tensor | None], Tensor]
 
 
 class CountingDenoiser:
-    """Wrap a denoiser and count its calls; one call is one NFE, whatever the batch size."""
+    """Wrap a denoiser and count its calls (one call is one NFE, whatever the batch size) and
+    its per-sample evaluations ``evals`` (batch rows: the cost column of the tables). A JVP
+    through the wrapper counts as one call, although it costs about two forward passes."""
 
     def __init__(self, denoiser: Denoiser):
         self.denoiser = denoiser
         self.calls = 0
+        self.evals = 0
 
     def __call__(self, x: Tensor, sigma: Tensor, labels: Tensor | None = None) -> Tensor:
         self.calls += 1
+        self.evals += int(x.shape[0])
         return self.denoiser(x, sigma, labels)
 
     def reset(self) -> None:
         self.calls = 0
+        self.evals = 0
 
 
 def to_d(x: Tensor, sigma: Tensor, denoised: Tensor) -> Tensor:

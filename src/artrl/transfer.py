@@ -45,6 +45,8 @@ def transfer(
     extra = {"from": source, "from_K": src.K, "from_method": src.method, "resample": resample}
     if dataset is not None and dataset != src.dataset:
         extra["from_dataset"] = src.dataset
+    if "denoiser_evals" in src.extra:  # resampling is free: the source's cost is the cost
+        extra["denoiser_evals"] = src.extra["denoiser_evals"]
     return Schedule(
         sigmas,
         method=method,

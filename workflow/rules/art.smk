@@ -1,16 +1,19 @@
 # ART-RL: actor-critic training on the ART control problem, then distillation into a schedule.
+# Each art_rl schedule trains in its own folder with its `art` overrides (variants, ablations).
 
 
 rule art_train:
     input:
         model_files,
     output:
-        rollouts="results/art/{dataset}/K{K}/rollouts.npz",
-        train_log="results/art/{dataset}/K{K}/train_log.csv",
+        rollouts="results/art/{dataset}/{name}/K{K}/rollouts.npz",
+        train_log="results/art/{dataset}/{name}/K{K}/train_log.csv",
     log:
-        "results/logs/art_train/{dataset}/K{K}.log",
+        "results/logs/art_train/{dataset}/{name}/K{K}.log",
     benchmark:
-        "results/benchmarks/art_train/{dataset}_K{K}.tsv"
+        "results/benchmarks/art_train/{dataset}/{name}/K{K}.tsv"
+    wildcard_constraints:
+        name=ART_RL_RE,
     conda:
         "../../envs/artrl.yaml"
     threads: 1
@@ -27,11 +30,13 @@ rule art_train:
 
 rule art_distill:
     input:
-        "results/art/{dataset}/K{K}/rollouts.npz",
+        "results/art/{dataset}/{name}/K{K}/rollouts.npz",
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
         "results/logs/art_distill/{dataset}/{name}/K{K}.log",
+    benchmark:
+        SCHEDULE_BENCHMARK
     wildcard_constraints:
         name=ART_RL_RE,
     conda:

@@ -48,6 +48,16 @@ def dataset_cfg(dataset):
     return config["datasets"][dataset]
 
 
+def included(block):
+    """False for a block marked `extra: true` when the run is core_only (make demo)."""
+    return not (config.get("core_only", False) and block.get("extra", False))
+
+
+def datasets():
+    """The datasets this run builds (core_only leaves out the `extra: true` ones)."""
+    return [d for d, c in config["datasets"].items() if included(c)]
+
+
 def schedule_cfg(dataset, name):
     return dataset_cfg(dataset)["schedules"][name]
 
@@ -57,7 +67,7 @@ def schedule_names(dataset, methods=None):
     return [
         name
         for name, s in dataset_cfg(dataset)["schedules"].items()
-        if methods is None or s["method"] in methods
+        if (methods is None or s["method"] in methods) and included(s)
     ]
 
 
@@ -96,23 +106,17 @@ def transfer_source(dataset, name):
 
 def w2_datasets():
     """Datasets with an analytic Gaussian model: evaluated by exact W2 (paper.md §4.1)."""
-    return [
-        d for d, c in config["datasets"].items() if c["model"]["type"] == "gaussian"
-    ]
+    return [d for d in datasets() if dataset_cfg(d)["model"]["type"] == "gaussian"]
 
 
 def image_datasets():
     """Datasets with an image score model (trained U-Net or EDM pickle): sampling and FID."""
-    return [
-        d
-        for d, c in config["datasets"].items()
-        if c["model"]["type"] in ("unet", "edm")
-    ]
+    return [d for d in datasets() if dataset_cfg(d)["model"]["type"] in ("unet", "edm")]
 
 
 def unet_datasets():
     """Image datasets whose score model the workflow trains (rule train_score_model)."""
-    return [d for d, c in config["datasets"].items() if c["model"]["type"] == "unet"]
+    return [d for d in datasets() if dataset_cfg(d)["model"]["type"] == "unet"]
 
 
 def fid_cfg(dataset):
@@ -181,6 +185,12 @@ def check_config():
                     f"config: datasets/{dataset}/{key} does not apply to a {kind} model "
                     f"(it uses {hint})"
                 )
+        clash = sorted(set(d.get("tables", {})) & set(d.get("solvers", {})))
+        if clash:
+            raise ValueError(
+                f"config: datasets/{dataset}/tables: {clash} is also a solver of `solvers` "
+                "(both would write the same table); rename the table or drop the solver"
+            )
         ref = d.get("reference")
         if ref and ref["schedule"] not in d["schedules"]:
             raise ValueError(
@@ -207,6 +217,26 @@ def check_config():
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(e.args[0] if e.args else str(e)) from None
         for name, s in d["schedules"].items():
+            for key, method in (("art", "art_rl"), ("analytic", "art_analytic")):
+                if key in s and s["method"] != method:
+                    raise ValueError(
+                        f"config: datasets/{dataset}/schedules/{name}/{key} applies to "
+                        f"method {method} only, not {s['method']}"
+                    )
+            if "art" in s and ARTConfig is not None:
+                fixed = sorted({"K", "T", "seed"} & set(s["art"]))
+                if fixed:
+                    raise ValueError(
+                        f"config: datasets/{dataset}/schedules/{name}/art: {fixed} are set "
+                        "by the workflow; remove them"
+                    )
+                try:
+                    ARTConfig.from_dict(
+                        art_train_cfg(dataset, name)["art"],
+                        where=f"config: datasets/{dataset}/schedules/{name}/art (merged)",
+                    )
+                except (KeyError, TypeError, ValueError) as e:
+                    raise ValueError(e.args[0] if e.args else str(e)) from None
             group = METHOD_GROUP[s["method"]]
             if group_of.setdefault(name, (group, dataset))[0] != group:
                 other = group_of[name]
@@ -234,9 +264,6 @@ def check_config():
                         f"config: datasets/{dataset}/schedules/{name}: sigma_max "
                         f"{d['sigma_max']} differs from {src_ds!r}'s {src_d['sigma_max']}"
                     )
-
-
-check_config()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,29 +294,68 @@ FIGURE_RE = alternatives(
     ["euler", "heun", "rk4"] + [t for d in config["datasets"] for t in extra_tables(d)]
 )
 W2_DATASET_RE = alternatives(w2_datasets())
+# the table part of results/costs/{dataset}_{table}.csv: w2, fid (Heun) or {id}_fid
+COST_TABLE_RE = f"w2|fid|(?:{TABLE_RE})_fid"
 ALL_NAMES_RE = names_regex(None)
 BASELINE_RE = names_regex(BASELINE_METHODS)
 ANALYTIC_RE = names_regex(("art_analytic",))
 ART_RL_RE = names_regex(("art_rl",))
 TRANSFER_RE = names_regex(("art_rl_transfer",))
 METHOD_RE = names_regex(SCHEDULE_METHODS)
+GITS_RE = names_regex(("gits",))
+# every rule that writes a schedule JSON benchmarks itself here (the tables' cost column)
+SCHEDULE_BENCHMARK = "results/benchmarks/schedule/{dataset}/{name}/K{K}.tsv"
 
 
 # ---------------------------------------------------------------------------------------------
 # Provenance digests
 
 
-def art_train_cfg(dataset):
+def art_train_cfg(dataset, name=None):
     """The part of a dataset block ART-RL training depends on (so adding a schedule or changing
-    a label does not retrain: params changes are a rerun trigger)."""
+    a label does not retrain: params changes are a rerun trigger), with the `art` overrides of
+    schedule ``name`` (a variant: Heun proxy, ablations) merged into the dataset's block.
+    """
     d = dataset_cfg(dataset)
-    return {k: d[k] for k in ("model", "sigma_max", "solver", "art") if k in d}
+    out = {k: d[k] for k in ("model", "sigma_max", "solver", "art") if k in d}
+    over = schedule_cfg(dataset, name).get("art", {}) if name is not None else {}
+    if over:
+        out["art"] = {**out.get("art", {}), **over}
+    return out
 
 
 def analytic_cfg(dataset):
-    """The part of a dataset block the analytic ART schedule depends on."""
+    """The part of a dataset block the q (and r) profile depends on; the profile carries the
+    Heun error density r too when some analytic schedule of the dataset uses proxy heun.
+    """
     d = dataset_cfg(dataset)
-    return {k: d[k] for k in ("model", "sigma_max", "solver", "analytic") if k in d}
+    out = {k: d[k] for k in ("model", "sigma_max", "solver", "analytic") if k in d}
+    out["heun_profile"] = needs_heun_profile(dataset)
+    return out
+
+
+def analytic_proxy(dataset, name):
+    """The error proxy of an analytic schedule: its own, else the dataset's, else euler."""
+    own = schedule_cfg(dataset, name).get("analytic", {}).get("proxy")
+    return own or dataset_cfg(dataset).get("analytic", {}).get("proxy", "euler")
+
+
+def needs_heun_profile(dataset):
+    return any(
+        analytic_proxy(dataset, n) == "heun"
+        for n in schedule_names(dataset, ("art_analytic",))
+    )
+
+
+def analytic_schedule_cfg(dataset, name):
+    """--dataset-config of one analytic schedule: the profile's config and the schedule's
+    proxy."""
+    out = analytic_cfg(dataset)
+    out["analytic"] = {
+        **out.get("analytic", {}),
+        "proxy": analytic_proxy(dataset, name),
+    }
+    return out
 
 
 def schedule_provenance(dataset, name):
@@ -298,9 +364,9 @@ def schedule_provenance(dataset, name):
     entry = {k: v for k, v in schedule_cfg(dataset, name).items() if k != "label"}
     method = entry["method"]
     if method == "art_rl":
-        return {"schedule": entry, **art_train_cfg(dataset)}
+        return {"schedule": entry, **art_train_cfg(dataset, name)}
     if method == "art_analytic":
-        return {"schedule": entry, **analytic_cfg(dataset)}
+        return {"schedule": entry, **analytic_schedule_cfg(dataset, name)}
     if method in SCHEDULE_METHODS:
         return {
             "schedule": entry,
@@ -347,12 +413,27 @@ def dataset_digest(wildcards):
 
 def art_train_json(wildcards):
     """--dataset-config of python -m artrl.art.train (shell-quote with {params.x:q})."""
-    return json.dumps(art_train_cfg(wildcards.dataset), sort_keys=True)
+    return json.dumps(art_train_cfg(wildcards.dataset, wildcards.name), sort_keys=True)
+
+
+def _without_flags(cfg):
+    return {k: v for k, v in cfg.items() if k != "heun_profile"}
 
 
 def analytic_json(wildcards):
-    """--dataset-config of python -m artrl.art.analytic (shell-quote with {params.x:q})."""
-    return json.dumps(analytic_cfg(wildcards.dataset), sort_keys=True)
+    """--dataset-config of the q-profile job (shell-quote with {params.x:q})."""
+    return json.dumps(_without_flags(analytic_cfg(wildcards.dataset)), sort_keys=True)
+
+
+def analytic_schedule_json(wildcards):
+    """--dataset-config of one analytic schedule (its proxy included)."""
+    cfg = analytic_schedule_cfg(wildcards.dataset, wildcards.name)
+    return json.dumps(_without_flags(cfg), sort_keys=True)
+
+
+def profile_args(wildcards):
+    """--heun-profile when an analytic schedule of the dataset needs r = E|R~| too."""
+    return ["--heun-profile"] if needs_heun_profile(wildcards.dataset) else []
 
 
 def method_json(wildcards):
@@ -368,6 +449,22 @@ def method_args(wildcards):
         "--dataset",
         w.dataset,
     ]
+
+
+def method_inputs(wildcards):
+    """The score model, and for GITS its K-independent cost matrix (rule gits_costs)."""
+    out = {"model": model_files(wildcards)}
+    if method_module(wildcards) == "gits":
+        out["costs"] = gits_costs_file(wildcards.dataset, wildcards.name)
+    return out
+
+
+def gits_costs_file(dataset, name):
+    return f"results/methods/{dataset}/{name}/gits_costs.npz"
+
+
+def gits_costs_args(wildcards, input):
+    return ["--costs", input.costs] if "costs" in input.keys() else []
 
 
 def method_module(wildcards):
@@ -495,6 +592,72 @@ def theta_args(wildcards, input):
 
 
 # ---------------------------------------------------------------------------------------------
+# Cost of making each schedule (the cost column of the tables)
+
+
+def schedule_benchmark(dataset, name, K):
+    return SCHEDULE_BENCHMARK.format(dataset=dataset, name=name, K=K)
+
+
+def schedule_jobs(dataset, name, K):
+    """Benchmark files of every job that made schedule (dataset, name, K), the shared upstream
+    ones (q-profile, GITS cost matrix, the ART-RL run a transfer resamples) included."""
+    s = schedule_cfg(dataset, name)
+    m = s["method"]
+    own = [schedule_benchmark(dataset, name, K)]
+    if m == "art_rl":
+        return [f"results/benchmarks/art_train/{dataset}/{name}/K{K}.tsv"] + own
+    if m == "art_analytic":
+        return [f"results/benchmarks/art_q_profile/{dataset}.tsv"] + own
+    if m == "gits":
+        return [f"results/benchmarks/gits_costs/{dataset}/{name}.tsv"] + own
+    if m == "art_rl_transfer":
+        src_ds = s.get("source_dataset", dataset)
+        src = transfer_source(dataset, name)
+        return schedule_jobs(src_ds, src, s.get("from_K", K)) + own
+    return own
+
+
+def cost_cells(wildcards):
+    """(name, K) of the schedules of one table: {dataset}_w2, {dataset}_fid or
+    {dataset}_{id}_fid."""
+    d, table = wildcards.dataset, wildcards.table
+    if table == "w2":
+        return [(n, K) for n in table_names(d) for K in ks(d)]
+    tid = "heun" if table == "fid" else table.removesuffix("_fid")
+    return fid_cells(d, tid)
+
+
+def cost_inputs(wildcards):
+    d = wildcards.dataset
+    cells = cost_cells(wildcards)
+    return {
+        "schedules": [f"results/schedules/{d}/{n}/K{K}.json" for n, K in cells],
+        "benchmarks": sorted({b for n, K in cells for b in schedule_jobs(d, n, K)}),
+    }
+
+
+def cost_entries(wildcards):
+    """NAME:K:SCHEDULE:BENCH+BENCH... arguments of python -m artrl.costs."""
+    d = wildcards.dataset
+    return [
+        f"{n}:{K}:results/schedules/{d}/{n}/K{K}.json:"
+        + "+".join(schedule_jobs(d, n, K))
+        for n, K in cost_cells(wildcards)
+    ]
+
+
+def table_costs_file(wildcards):
+    """The cost CSV of the table being built (rule schedule_costs)."""
+    d = wildcards.dataset
+    if "solver" not in wildcards.keys():  # w2 table or Heun FID table
+        stem = "w2" if wildcards.dataset in w2_datasets() else "fid"
+    else:
+        stem = f"{wildcards.solver}_fid"
+    return f"results/costs/{d}_{stem}.csv"
+
+
+# ---------------------------------------------------------------------------------------------
 # Targets
 
 
@@ -519,6 +682,21 @@ def demo_targets():
         w2_targets(["gauss1d"] if "gauss1d" in config["datasets"] else None)
         + demo_digits_targets()
     )
+
+
+# the K of the figure of every method's sigma-grid (issue "methods")
+SIGMA_K = 5
+
+
+def compare_targets():
+    """The competing-methods comparison on the embedded data sets (issue "methods"): every
+    schedule, the extra ones included, of the Gaussian and digits data sets; ~1 h on 2 cores.
+    """
+    out = w2_targets() + image_targets([d for d in unet_datasets()])
+    for d in w2_datasets() + unet_datasets():
+        if schedules_at(d, SIGMA_K):
+            out.append(f"results/figures/{d}_sigmas_K{SIGMA_K}.png")
+    return out
 
 
 def demo_digits_targets():
@@ -620,7 +798,8 @@ def fid_cells(dataset, tid):
     """(name, K) of every FID cell of one table (the reference row excluded)."""
     extra = extra_tables(dataset).get(tid)
     if extra is not None:
-        return [(name, K) for name in extra["schedules"] for K in extra["K"]]
+        names = [n for n in extra["schedules"] if included(schedule_cfg(dataset, n))]
+        return [(name, K) for name in names for K in extra["K"]]
     ks_ = dataset_cfg(dataset)["solvers"][tid]
     return [(name, K) for name in table_names(dataset, tid) for K in ks_]
 
@@ -727,7 +906,8 @@ def sigma_figure_pairs(dataset):
     """(name, schedule file) at up to four Heun step budgets (the solver of the paper's tables),
     skipping Uniform, whose grid says nothing new."""
     solvers = dataset_cfg(dataset)["solvers"]
-    klist = sorted(solvers.get("heun") or next(iter(solvers.values())))
+    solver = "heun" if "heun" in solvers else next(iter(solvers))
+    klist = sorted(solvers[solver])
     chosen = [
         klist[i]
         for i in sorted({0, len(klist) // 3, 2 * len(klist) // 3, len(klist) - 1})
@@ -735,7 +915,7 @@ def sigma_figure_pairs(dataset):
     return [
         (name, f"results/schedules/{dataset}/{name}/K{K}.json")
         for K in chosen
-        for name in table_names(dataset)
+        for name in table_names(dataset, solver)
         if schedule_cfg(dataset, name)["method"] != "uniform"
     ]
 
@@ -747,7 +927,32 @@ def sample_grid_pairs(dataset):
     lo, hi = shard_ranges(dataset)[0]
     return [
         (name, f"results/samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz")
-        for name in table_names(dataset)
+        for name in table_names(dataset, solver)
+    ]
+
+
+def schedules_at(dataset, K):
+    """Every table schedule of a dataset that is built at K (all solvers), for the figure of
+    all methods' grids at one K; Uniform included."""
+    K = int(K)
+    if dataset in w2_datasets():
+        return table_names(dataset) if K in ks(dataset) else []
+    cells = {c for tid in table_ids(dataset) for c in fid_cells(dataset, tid)}
+    return [n for n in table_names(dataset) if (n, K) in cells]
+
+
+def sigma_k_files(wildcards):
+    d = wildcards.dataset
+    return [
+        f"results/schedules/{d}/{n}/K{wildcards.K}.json"
+        for n in schedules_at(d, wildcards.K)
+    ]
+
+
+def sigma_k_args(wildcards):
+    d, K = wildcards.dataset, wildcards.K
+    return ["--schedule"] + [
+        f"{n}=results/schedules/{d}/{n}/K{K}.json" for n in schedules_at(d, K)
     ]
 
 
@@ -818,3 +1023,7 @@ def download_key(wildcards):
 
 
 DOWNLOAD_RE = alternatives(p[len("resources/") :] for p in downloads())
+
+
+# every helper above is defined: check the config before any rule is built
+check_config()

@@ -28,7 +28,8 @@ rule w2_metrics:
 
 rule w2_table:
     input:
-        w2_metric_files,
+        metrics=w2_metric_files,
+        costs=table_costs_file,
     output:
         csv=report(
             "results/tables/{dataset}_w2.csv",
@@ -55,8 +56,9 @@ rule w2_table:
         digest=dataset_digest,
         seed=config["seed"],
     shell:
-        "python -m artrl.report w2-table --metrics {input:q} --labels-json {params.labels:q}"
-        " {params.paper:q} --config-digest {params.digest} --seed {params.seed}"
+        "python -m artrl.report w2-table --metrics {input.metrics:q}"
+        " --labels-json {params.labels:q} {params.paper:q} --costs {input.costs}"
+        " --config-digest {params.digest} --seed {params.seed}"
         " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 

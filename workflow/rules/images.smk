@@ -118,6 +118,7 @@ rule fid_cell:
 rule fid_table_heun:
     input:
         unpack(fid_table_inputs),
+        costs=table_costs_file,
     output:
         csv=report(
             "results/tables/{dataset}_fid.csv",
@@ -151,7 +152,7 @@ rule fid_table_heun:
     shell:
         "python -m artrl.report_images fid-table {params.entries:q}"
         " --labels-json {params.labels:q} {params.paper:q} --dataset {wildcards.dataset}"
-        " --config-digest {params.digest} --seed {params.seed}"
+        " --costs {input.costs} --config-digest {params.digest} --seed {params.seed}"
         " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 

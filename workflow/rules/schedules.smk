@@ -8,6 +8,8 @@ rule baseline_schedule:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
         "results/logs/baseline_schedule/{dataset}/{name}/K{K}.log",
+    benchmark:
+        SCHEDULE_BENCHMARK
     wildcard_constraints:
         name=BASELINE_RE,
     localrule: True
@@ -39,12 +41,14 @@ rule art_q_profile:
     threads: 1
     params:
         dataset_config=analytic_json,
+        heun=profile_args,
         seed=config["seed"],
         device=torch_device,
     shell:
         "python -m artrl.art.analytic"
         " --dataset-config {params.dataset_config:q} --dataset {wildcards.dataset}"
-        " --seed {params.seed} --device {params.device} --save-profile {output} > {log} 2>&1"
+        " --seed {params.seed} --device {params.device} --save-profile {output}"
+        " {params.heun:q} > {log} 2>&1"
 
 
 rule art_analytic_schedule:
@@ -54,13 +58,15 @@ rule art_analytic_schedule:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
         "results/logs/art_analytic_schedule/{dataset}/{name}/K{K}.log",
+    benchmark:
+        SCHEDULE_BENCHMARK
     wildcard_constraints:
         name=ANALYTIC_RE,
     localrule: True
     conda:
         "../../envs/artrl.yaml"
     params:
-        dataset_config=analytic_json,
+        dataset_config=analytic_schedule_json,
         seed=config["seed"],
         digest=schedule_digest,
     shell:
@@ -76,6 +82,8 @@ rule transfer_schedule:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
         "results/logs/transfer_schedule/{dataset}/{name}/K{K}.log",
+    benchmark:
+        SCHEDULE_BENCHMARK
     wildcard_constraints:
         name=TRANSFER_RE,
     localrule: True
@@ -88,15 +96,39 @@ rule transfer_schedule:
         " --out {output} > {log} 2>&1"
 
 
-rule method_schedule:
+rule gits_costs:
     input:
         model_files,
+    output:
+        "results/methods/{dataset}/{name}/gits_costs.npz",
+    log:
+        "results/logs/gits_costs/{dataset}/{name}.log",
+    benchmark:
+        "results/benchmarks/gits_costs/{dataset}/{name}.tsv"
+    wildcard_constraints:
+        name=GITS_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        dataset_config=method_json,
+        args=method_args,
+        seed=config["seed"],
+        device=torch_device,
+    shell:
+        "python -m artrl.methods.gits --dataset-config {params.dataset_config:q} {params.args:q}"
+        " --seed {params.seed} --device {params.device} --no-progress --save-costs {output}"
+        " > {log} 2>&1"
+
+
+rule method_schedule:
+    input:
+        unpack(method_inputs),
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
         "results/logs/method_schedule/{dataset}/{name}/K{K}.log",
     benchmark:
-        "results/benchmarks/method_schedule/{dataset}/{name}/K{K}.tsv"
+        SCHEDULE_BENCHMARK
     wildcard_constraints:
         name=METHOD_RE,
     conda:
@@ -105,10 +137,54 @@ rule method_schedule:
         module=method_module,
         dataset_config=method_json,
         args=method_args,
+        costs=gits_costs_args,
         seed=config["seed"],
         digest=schedule_digest,
         device=torch_device,
     shell:
         "python -m artrl.methods.{params.module} --dataset-config {params.dataset_config:q}"
-        " --K {wildcards.K} {params.args:q} --seed {params.seed} --config-digest {params.digest}"
+        " --K {wildcards.K} {params.args:q} {params.costs:q} --seed {params.seed}"
+        " --config-digest {params.digest}"
         " --device {params.device} --no-progress --out {output} > {log} 2>&1"
+
+
+rule schedule_costs:
+    input:
+        unpack(cost_inputs),
+    output:
+        "results/costs/{dataset}_{table}.csv",
+    log:
+        "results/logs/schedule_costs/{dataset}_{table}.log",
+    wildcard_constraints:
+        table=COST_TABLE_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        entries=cost_entries,
+    shell:
+        "python -m artrl.costs {params.entries:q} --out {output} > {log} 2>&1"
+
+
+rule sigma_k_figure:
+    input:
+        sigma_k_files,
+    output:
+        report(
+            "results/figures/{dataset}_sigmas_K{K}.png",
+            caption="../report/sigma_k_figure.rst",
+            category="Methods",
+            labels={"dataset": "{dataset}", "type": "sigma grids at K={K}"},
+        ),
+    log:
+        "results/logs/sigma_k_figure/{dataset}_K{K}.log",
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        entries=sigma_k_args,
+        labels=labels_json,
+    shell:
+        "python -m artrl.report_images sigma-figure {params.entries:q}"
+        " --labels-json {params.labels:q} --title 'Every method at K={wildcards.K}'"
+        " --out {output} > {log} 2>&1"

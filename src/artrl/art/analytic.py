@@ -4,6 +4,9 @@
   path depends on ψ alone (paper.md §1.4 remark): θ* = c · q(ψ)^{-1/2} with q(ψ) = E|Q(x(ψ), ψ)|
   estimated from PF-ODE rollouts. Writing u(ψ) = ∫_0^ψ √q, the clock is u(ψ(t)) = u(T) t / T.
   The paper does not have this method; it costs a few hundred rollouts instead of an RL run.
+  With ``proxy="heun"`` (docs/heun_proxy.md) the profile is r(ψ) = E|R̃(x(ψ), ψ)|, Heun's
+  local-error coefficient, along the same rollouts, and θ* ∝ r^{-1/3}: u(ψ) = ∫_0^ψ r^{1/3}
+  (:func:`heun_profile`, :func:`psi_grid_from_r`).
 * :func:`art_cost` is the expected ART cost E Σ_k |Q(x_k, ψ_k)| θ_k² Δt of a schedule along its
   own Euler rollouts (the discretised objective of Eq. 9 without the multiplier term).
 """
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from artrl.art.dynamics import batch_norm, drift_and_q, euler_step
+from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
@@ -26,10 +29,22 @@ __all__ = [
     "analytic_schedule",
     "art_cost",
     "clock_from_profile",
+    "heun_profile",
     "profile",
     "psi_grid_from_q",
+    "psi_grid_from_r",
     "q_profile",
+    "qr_profile",
 ]
+
+PROXIES = ("euler", "heun")
+
+
+def _check_proxy(proxy: str) -> None:
+    if proxy not in PROXIES:
+        raise ValueError(
+            f"analytic proxy must be euler or heun (docs/heun_proxy.md), got {proxy!r}"
+        )
 
 
 def q_profile(
@@ -49,8 +64,30 @@ def q_profile(
     The path x(ψ) does not depend on the clock θ (paper.md §1.4), so one set of accurate
     rollouts serves every schedule. Returns an array shaped like ``sigmas``.
     """
+    return _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=False)[0]
+
+
+def qr_profile(
+    D: Denoiser,
+    sigmas: np.ndarray,
+    prior: Callable[[int, torch.Generator], Tensor],
+    n: int,
+    *,
+    T: float,
+    labels: Callable[[int, torch.Generator], Tensor] | None = None,
+    seed: int = 0,
+    batch: int = 4096,
+    jvp_mode: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(E|Q|, E|R̃|) along the rollouts of :func:`q_profile` (the same q), R̃ being Heun's
+    local-error coefficient (``drift_q_heun``, docs/heun_proxy.md): about 3x the cost of q."""
+    return _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=True)
+
+
+def _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, *, heun: bool):
     gen = torch.Generator().manual_seed(seed)
     total = np.zeros(len(sigmas))
+    total_r = np.zeros(len(sigmas))
     done = 0
     while done < n:
         b = min(batch, n - done)
@@ -58,7 +95,11 @@ def q_profile(
         lab = labels(b, gen) if labels is not None else None
         for j, s in enumerate(sigmas):
             psi = torch.full((b,), T - float(s), dtype=torch.float64, device=x.device)
-            F, Q = drift_and_q(D, x, psi, T, lab, mode=jvp_mode)
+            if heun:  # the same F and Q (bit for bit) as drift_and_q, and R̃
+                F, Q, Rt = drift_q_heun(D, x, psi, T, lab, mode=jvp_mode)
+                total_r[j] += float(batch_norm(Rt).sum())
+            else:
+                F, Q = drift_and_q(D, x, psi, T, lab, mode=jvp_mode)
             total[j] += float(batch_norm(Q).sum())
             if j + 1 < len(sigmas):  # Heun step in ψ (dψ = σ_j − σ_{j+1}); Euler into σ = 0
                 h = float(s - sigmas[j + 1])
@@ -70,7 +111,7 @@ def q_profile(
                 else:
                     x = x_e
         done += b
-    return total / n
+    return total / n, (total_r / n if heun else None)
 
 
 def psi_grid_from_q(psi_fine: np.ndarray, q: np.ndarray, K: int, T: float) -> np.ndarray:
@@ -78,6 +119,19 @@ def psi_grid_from_q(psi_fine: np.ndarray, q: np.ndarray, K: int, T: float) -> np
     grid), from ψ_0 = 0 to the fine grid's last point (``T`` when it reaches σ = 0)."""
     order = np.argsort(psi_fine)
     p, sq = np.asarray(psi_fine)[order], np.sqrt(np.maximum(np.asarray(q)[order], 1e-300))
+    return _grid_from_density(p, sq, K, T)
+
+
+def psi_grid_from_r(psi_fine: np.ndarray, r: np.ndarray, K: int, T: float) -> np.ndarray:
+    """The Heun-proxy clock θ* ∝ r^{-1/3} (docs/heun_proxy.md): as :func:`psi_grid_from_q`
+    with u(ψ) = ∫_0^ψ r^{1/3}, r = E|R̃|."""
+    order = np.argsort(psi_fine)
+    p, cr = np.asarray(psi_fine)[order], np.cbrt(np.maximum(np.asarray(r)[order], 1e-300))
+    return _grid_from_density(p, cr, K, T)
+
+
+def _grid_from_density(p: np.ndarray, sq: np.ndarray, K: int, T: float) -> np.ndarray:
+    """ψ_k = u^{-1}(u(end)·k/K), u the trapezoid integral of the density ``sq`` over ``p``."""
     u = np.concatenate([[0.0], np.cumsum(0.5 * (sq[1:] + sq[:-1]) * np.diff(p))])
     psi = np.interp(np.linspace(0.0, u[-1], K + 1), u, p)
     psi[0] = 0.0
@@ -102,33 +156,65 @@ def profile(
     ``convention="code"`` leaves out σ = 0 (the last step of an EDM grid goes there whatever
     the clock, and |Q| ~ 1/σ), ``"paper"`` keeps the whole fine grid.
     """
+    tab = _table(fine_sigmas, T, convention)
+    q = q_profile(D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+    return tab, q
+
+
+def heun_profile(
+    D: Denoiser,
+    T: float,
+    prior: Callable[[int, torch.Generator], Tensor],
+    *,
+    fine_sigmas: np.ndarray,
+    n: int = 4096,
+    labels=None,
+    seed: int = 0,
+    jvp_mode: str = "auto",
+    convention: str = "paper",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(σ_j, q_j = E|Q|, r_j = E|R̃|): :func:`profile` plus Heun's error density r
+    (:func:`qr_profile`, about 3x the cost), for ``proxy="heun"``."""
+    tab = _table(fine_sigmas, T, convention)
+    q, r = qr_profile(D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+    return tab, q, r
+
+
+def _table(fine_sigmas: np.ndarray, T: float, convention: str) -> np.ndarray:
+    """The σ_j a profile is tabulated at: the fine grid, without σ = 0 in the code convention."""
     fine = np.asarray(fine_sigmas, dtype=np.float64)
     if fine[0] != T or fine[-1] != 0.0:
         raise ValueError("analytic: the fine grid must run from σ_max = T down to 0")
     if convention not in ("paper", "code"):
         raise ValueError(f"convention must be paper or code, got {convention!r}")
-    tab = fine[:-1] if convention == "code" else fine
-    q = q_profile(D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
-    return tab, q
+    return fine[:-1] if convention == "code" else fine
 
 
 def clock_from_profile(
-    sigmas: np.ndarray, q: np.ndarray, K: int, T: float, convention: str = "paper"
+    sigmas: np.ndarray,
+    q: np.ndarray,
+    K: int,
+    T: float,
+    convention: str = "paper",
+    proxy: str = "euler",
 ) -> np.ndarray:
     """The optimal clock ψ_k (k = 0..K) for q tabulated at ``sigmas`` (see :func:`profile`).
 
     ``"paper"``: the K intervals cover σ ∈ [T, 0]. ``"code"`` (EDM's convention for images):
     K − 1 intervals of the optimal clock cover [T, σ_min], σ_min being the last tabulated σ,
-    then one step to 0.
+    then one step to 0. ``proxy="heun"``: ``q`` is Heun's error density r = E|R̃| (see
+    :func:`heun_profile`) and θ* ∝ r^{-1/3} (docs/heun_proxy.md); "euler": θ* ∝ q^{-1/2}.
     """
+    _check_proxy(proxy)
+    grid = psi_grid_from_r if proxy == "heun" else psi_grid_from_q
     sigmas = np.asarray(sigmas, dtype=np.float64)
     if convention == "code":
         if K < 2:
             raise ValueError("the code convention needs K >= 2")
-        return np.append(psi_grid_from_q(T - sigmas, q, K - 1, T), T)
+        return np.append(grid(T - sigmas, q, K - 1, T), T)
     if convention != "paper":
         raise ValueError(f"convention must be paper or code, got {convention!r}")
-    return psi_grid_from_q(T - sigmas, q, K, T)
+    return grid(T - sigmas, q, K, T)
 
 
 def analytic_schedule(
@@ -143,16 +229,16 @@ def analytic_schedule(
     seed: int = 0,
     jvp_mode: str = "auto",
     convention: str = "paper",
+    proxy: str = "euler",
 ) -> tuple[np.ndarray, dict]:
-    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2}, and diagnostics
-    (:func:`profile` then :func:`clock_from_profile`)."""
+    """ART-analytic: the clock ψ_k (k = 0..K) of θ* ∝ E[|Q|]^{-1/2} (``proxy="euler"``) or
+    θ* ∝ E[|R̃|]^{-1/3} (``"heun"``, docs/heun_proxy.md), and diagnostics (:func:`profile` or
+    :func:`heun_profile`, then :func:`clock_from_profile`)."""
+    _check_proxy(proxy)
     if convention == "code" and K < 2:
         raise ValueError("the code convention needs K >= 2")
     fine = np.asarray(fine_sigmas, dtype=np.float64)
-    tab, q = profile(
-        D,
-        T,
-        prior,
+    kw = dict(
         fine_sigmas=fine,
         n=n,
         labels=labels,
@@ -160,18 +246,31 @@ def analytic_schedule(
         jvp_mode=jvp_mode,
         convention=convention,
     )
+    if proxy == "heun":
+        tab, q, r = heun_profile(D, T, prior, **kw)
+        psi = clock_from_profile(tab, r, K, T, convention, proxy="heun")
+        return psi, _info(fine, q, n, convention, r=r)
+    tab, q = profile(D, T, prior, **kw)
     psi = clock_from_profile(tab, q, K, T, convention)
     return psi, _info(fine, q, n, convention)
 
 
-def _info(fine: np.ndarray, q: np.ndarray, n: int, convention: str) -> dict:
-    """The diagnostics stored in a schedule's ``extra``: the profile it was read off."""
-    return {
+def _info(
+    fine: np.ndarray, q: np.ndarray, n: int, convention: str, r: np.ndarray | None = None
+) -> dict:
+    """The diagnostics stored in a schedule's ``extra``: the profile it was read off. A Heun-proxy
+    schedule (``r`` given) also records ``proxy: heun`` and r; no ``proxy`` key means euler (so
+    Euler-proxy schedules are byte-identical to those made before the Heun proxy existed)."""
+    out = {
         "fine_sigmas": np.asarray(fine).tolist(),
         "q": np.asarray(q).tolist(),
         "rollouts": n,
         "convention": convention,
     }
+    if r is not None:
+        out["proxy"] = "heun"
+        out["r"] = np.asarray(r).tolist()
+    return out
 
 
 @torch.no_grad()
@@ -228,11 +327,13 @@ def main(argv: list[str] | None = None):
     from artrl.io import write_npz
     from artrl.models import build
     from artrl.schedules import Schedule, from_psi
+    from artrl.solvers import CountingDenoiser
 
     p = argparse.ArgumentParser(
         prog="python -m artrl.art.analytic",
-        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts (paper §1.4). "
-        "The q-profile E|Q| is K-independent: --save-profile writes it once, --profile reuses it.",
+        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts (paper §1.4), "
+        "or with the Heun error proxy θ* ∝ E[|R~|]^(-1/3) (docs/heun_proxy.md). The profile is "
+        "K-independent: --save-profile writes it once, --profile reuses it.",
     )
     p.add_argument("--dataset-config", required=True, help="JSON string or file: the dataset entry")
     p.add_argument("--K", type=int, default=None, help="steps (omit with --save-profile only)")
@@ -242,6 +343,19 @@ def main(argv: list[str] | None = None):
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
     p.add_argument("--profile", default=None, help="read the q-profile npz instead of rolling out")
     p.add_argument("--save-profile", default=None, help="write the q-profile npz here")
+    p.add_argument(
+        "--heun-profile",
+        action="store_true",
+        help="also compute Heun's error density r = E|R~| (about 3x the cost of q) and save it "
+        "in the --save-profile npz (done anyway when the proxy is heun)",
+    )
+    p.add_argument(
+        "--proxy",
+        choices=PROXIES,
+        default=None,
+        help="error proxy: euler (θ ∝ q^(-1/2)) or heun (θ ∝ r^(-1/3)); default: the dataset "
+        "config's analytic.proxy, else euler",
+    )
     p.add_argument("--out", default=None, help="schedule JSON (needs --K)")
     a = p.parse_args(argv)
     if (a.K is None) != (a.out is None):
@@ -252,6 +366,11 @@ def main(argv: list[str] | None = None):
     T = float(dcfg["sigma_max"])
     acfg = dcfg.get("analytic", {})
     n = int(acfg.get("rollouts", 4096))
+    proxy = a.proxy or acfg.get("proxy", "euler")
+    if proxy not in PROXIES:
+        p.error(f"analytic.proxy must be euler or heun, got {proxy!r}")
+    if a.heun_profile and not a.save_profile:
+        p.error("--heun-profile goes with --save-profile")
     convention = acfg.get("convention", "paper")
     fine = fine_grid(
         T,
@@ -266,24 +385,37 @@ def main(argv: list[str] | None = None):
         if got != meta or not np.array_equal(z["fine_sigmas"], fine):
             raise SystemExit(f"error: {a.profile} was made with {got}, not {meta}; rebuild it")
         tab, q = z["sigmas"], z["q"]
+        r = z["r"] if "r" in z.files else None
+        evals = int(z["denoiser_evals"]) if "denoiser_evals" in z.files else None
+        if r is None and (proxy == "heun" or a.heun_profile):
+            raise SystemExit(
+                f"error: {a.profile} has no Heun profile r (it was saved without "
+                f"--heun-profile), which the heun proxy needs; rebuild it with "
+                f"--save-profile {a.profile} --heun-profile"
+            )
     else:
         bundle = build(dcfg["model"], T, a.device)
-        tab, q = profile(
-            bundle.D,
-            T,
-            bundle.prior,
-            fine_sigmas=fine,
-            n=n,
-            labels=bundle.labels,
-            seed=a.seed,
-            convention=convention,
-        )
+        D = CountingDenoiser(bundle.D)  # the cost column: per-sample evaluations (JVP = 1)
+        kw = dict(fine_sigmas=fine, n=n, labels=bundle.labels, seed=a.seed, convention=convention)
+        if proxy == "heun" or a.heun_profile:
+            tab, q, r = heun_profile(D, T, bundle.prior, **kw)
+        else:
+            tab, q = profile(D, T, bundle.prior, **kw)
+            r = None
+        evals = D.evals
     if a.save_profile:
-        write_npz(a.save_profile, sigmas=tab, q=q, fine_sigmas=fine, **meta)
-        print(f"q-profile from {n} rollouts on {len(fine)} noise levels -> {a.save_profile}")
+        extra = {"denoiser_evals": np.int64(evals)}
+        if r is not None:
+            extra["r"] = r
+        write_npz(a.save_profile, sigmas=tab, q=q, fine_sigmas=fine, **meta, **extra)
+        what = "q-profile" if r is None else "q- and r-profile (Heun)"
+        print(f"{what} from {n} rollouts on {len(fine)} noise levels -> {a.save_profile}")
     if a.K is None:
         return a.save_profile
-    psi = clock_from_profile(tab, q, a.K, T, convention)
+    if proxy == "heun":
+        psi = clock_from_profile(tab, r, a.K, T, convention, proxy="heun")
+    else:
+        psi = clock_from_profile(tab, q, a.K, T, convention)
     sched = Schedule(
         sigmas=from_psi(psi, T),
         method="art_analytic",
@@ -291,10 +423,15 @@ def main(argv: list[str] | None = None):
         K=a.K,
         seed=a.seed,
         config_digest=a.config_digest,
-        extra=_info(fine, q, n, convention),
+        extra={
+            **_info(fine, q, n, convention, r=r if proxy == "heun" else None),
+            # what the profile cost (r included when it was computed: the job paid for it)
+            **({} if evals is None else {"denoiser_evals": evals}),
+        },
     )
     out = sched.save(a.out)
-    print(f"ART-analytic K={a.K} from {n} rollouts -> {out}")
+    what = "ART-analytic" if proxy == "euler" else "ART-analytic (Heun proxy)"
+    print(f"{what} K={a.K} from {n} rollouts -> {out}")
     return out
 
 

@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> Path:
             "datasets.<name>.art.iterations or check train_log.csv next to the rollouts."
         ) from None
     info["source"] = a.source
+    if "denoiser_evals" in z:  # the training run's cost (the tables' cost column)
+        info["denoiser_evals"] = int(z["denoiser_evals"])
     info["rollouts"] = str(a.rollouts)
     sched = Schedule(
         sigmas=sigmas,

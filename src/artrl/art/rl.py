@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from artrl.art.dynamics import batch_norm, drift_and_q, euler_step, noise_level
+from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step, noise_level
 from artrl.io import atomic_write, sigterm_flag
+from artrl.solvers import CountingDenoiser
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
@@ -72,9 +73,19 @@ class ARTConfig:
     init_sigma_min: float = 2e-3
     init_steps: int = 300  # Adam steps of that fit
     actor_output: str = "linear"  # μ = NN (paper) or "exp": μ = exp(NN) > 0, for stiff clocks
+    # ablations (paper.md "Next checks"): "adaptive" is Eq. 11's λ / max(|Q|, ε); "fixed" uses
+    # the state-independent variance fixed_var (λ when fixed_var = 0)
+    variance: str = "adaptive"
+    fixed_var: float = 0.0
+    # the actor's inputs: "state" (the features above) or "time" (t/T alone: a time-only
+    # actor, i.e. a schedule; the critic keeps the state features)
+    actor_inputs: str = "state"
     clip_psi: bool = True  # clip ψ to [0, T] in the state (App. C)
     s_floor: float = 1e-6  # floor on s = T − ψ inside F and Q
     jvp_mode: str = "auto"  # Q by forward-mode JVP, falling back to double backward
+    # the running cost's error proxy: "euler" (the paper's |Q|θ²Δt) or "heun" (2|R̃|θ³Δt² on
+    # all steps but the last, which stays Euler; docs/heun_proxy.md)
+    proxy: str = "euler"
     net_dtype: str = "float64"  # actor/critic precision (float64 is faster on CPU here)
     checkpoint_every: int = 100  # M
     distill_trajectories: int = 10000  # trajectories kept for distillation (the last ones)
@@ -167,6 +178,7 @@ class Rollout:
     qn: Tensor  # [K, B] |Q_k|
     budget: Tensor  # [B] Σ_k θ_k Δt (= ψ_K before clipping)
     psi_T: Tensor  # [B] ψ_K of the (clipped) state
+    rn: Tensor | None = None  # [K, B] |R̃_k| (proxy "heun"; row K−1, an Euler step, is 0)
 
 
 class ARTTrainer:
@@ -188,16 +200,24 @@ class ARTTrainer:
         labels: Callable[[int, torch.Generator], Tensor] | None = None,
         device: str | torch.device = "cpu",
     ):
-        self.D, self.cfg, self.prior, self.labels = D, cfg, prior, labels
+        # every denoiser call is counted (per-sample evaluations: the tables' cost column)
+        self.D, self.cfg, self.prior, self.labels = CountingDenoiser(D), cfg, prior, labels
         self.device = torch.device(device)
         self.prior_std = float(prior_std)
         d_in = feature_dim(cfg.features, int(np.prod(data_shape)))
         if cfg.actor_output not in ("linear", "exp"):
             raise ValueError(f"actor_output must be linear or exp, got {cfg.actor_output!r}")
+        if cfg.variance not in ("adaptive", "fixed"):
+            raise ValueError(f"variance must be adaptive or fixed, got {cfg.variance!r}")
+        if cfg.actor_inputs not in ("state", "time"):
+            raise ValueError(f"actor_inputs must be state or time, got {cfg.actor_inputs!r}")
+        if cfg.proxy not in ("euler", "heun"):
+            raise ValueError(f"proxy must be euler or heun (docs/heun_proxy.md), got {cfg.proxy!r}")
         bias = cfg.theta_init if cfg.actor_output == "linear" else math.log(cfg.theta_init)
+        d_actor = 1 if cfg.actor_inputs == "time" else d_in
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.actor = MLP(d_in, cfg.hidden, cfg.layers, out_bias=bias)
+            self.actor = MLP(d_actor, cfg.hidden, cfg.layers, out_bias=bias)
             self.critic = MLP(d_in, cfg.hidden, cfg.layers, out_bias=0.0)
         if cfg.net_dtype not in ("float32", "float64"):
             raise ValueError(f"net_dtype must be float32 or float64, got {cfg.net_dtype!r}")
@@ -217,6 +237,8 @@ class ARTTrainer:
 
     def mean(self, feats: Tensor) -> Tensor:
         """The policy mean μ (Eq. 20): the actor's output, or its exponential."""
+        if self.cfg.actor_inputs == "time":  # column 0 of every feature set is t/T
+            feats = feats[..., :1]
         out = self.actor(feats.to(self.net_dtype)).double()
         if self.cfg.actor_output == "exp":  # θ in [1e-4, K]: at most the whole clock in one step
             return out.clamp(math.log(1e-4), math.log(self.cfg.K)).exp()
@@ -264,6 +286,13 @@ class ARTTrainer:
             rel = float(((self.mean(z) / y - 1) ** 2).mean().sqrt())
         return rel
 
+    def variance(self, qn: Tensor) -> Tensor:
+        """The policy variance: Eq. (11)'s λ / (|Q| ∨ ε), or the fixed one of the ablation."""
+        cfg = self.cfg
+        if cfg.variance == "fixed":
+            return torch.full_like(qn, cfg.fixed_var if cfg.fixed_var > 0 else cfg.lam)
+        return cfg.lam / qn.clamp_min(cfg.eps)
+
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
     def rollout(
@@ -277,14 +306,25 @@ class ARTTrainer:
         lab = self.labels(B, gen) if self.labels is not None else None
         psi = torch.zeros(B, dtype=torch.float64, device=self.device)
         budget = torch.zeros_like(psi)
-        feats, thetas, mus, vars_, qns = [], [], [], [], []
+        feats, thetas, mus, vars_, qns, rns = [], [], [], [], [], []
+        heun = cfg.proxy == "heun"
         for k in range(cfg.K):
-            F, Q = drift_and_q(self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode)
+            if heun and k < cfg.K - 1:  # the last step is Euler: its cost needs Q alone
+                F, Q, Rt = drift_q_heun(
+                    self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
+                )
+                rns.append(batch_norm(Rt))
+            else:
+                F, Q = drift_and_q(
+                    self.D, x, psi, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
+                )
+                if heun:
+                    rns.append(torch.zeros(B, dtype=torch.float64, device=self.device))
             qn = batch_norm(Q)
             z = features(cfg.features, k * dt, x, psi, F, qn, cfg.T, self.prior_std)
             if clock is None:
                 mu = self.mean(z)
-                var = cfg.lam / qn.clamp_min(cfg.eps)  # Eq. (11): N(μ, λ / (|Q| ∨ ε))
+                var = self.variance(qn)
                 noise = torch.randn(B, generator=gen, dtype=torch.float64, device=self.device)
                 theta = mu + var.sqrt() * noise
             else:
@@ -297,7 +337,8 @@ class ARTTrainer:
             feats.append(z), thetas.append(theta), mus.append(mu), vars_.append(var)
             qns.append(qn)
         st = torch.stack
-        return Rollout(st(feats), st(thetas), st(mus), st(vars_), st(qns), budget, psi)
+        rn = st(rns) if heun else None
+        return Rollout(st(feats), st(thetas), st(mus), st(vars_), st(qns), budget, psi, rn)
 
     # ------------------------------------------------------------------ one update
     def _lr_factor(self) -> float:
@@ -319,7 +360,9 @@ class ARTTrainer:
         v_next = torch.cat(
             [v[1:].detach(), torch.full((1, B), (self.gamma + cfg.lam) * cfg.T, dtype=v.dtype)]
         )
-        cost = ro.qn * ro.theta**2 * dt  # |Q_k| θ_k² Δt
+        cost = ro.qn * ro.theta**2 * dt  # |Q_k| θ_k² Δt = (2/Δt) · Euler's ½|Q_k|h_k², h = θΔt
+        if cfg.proxy == "heun":  # (2/Δt) · Heun's |R̃_k||h_k|³, but the last step is Euler
+            cost = torch.cat([2 * ro.rn[:-1] * ro.theta[:-1].abs() ** 3 * dt**2, cost[-1:]])
         delta = v_next - v.detach() - self.gamma * ro.theta * dt - cost  # δ_k (§3.3)
         if cfg.td_lambda > 0:  # A_k = Σ_{j≥k} td_lambda^{j−k} δ_j (TD(λ) forward view)
             adv = torch.zeros_like(delta)
@@ -401,6 +444,7 @@ class ARTTrainer:
             "history": self.history,
             "buffer_theta": self.buffer_theta,
             "buffer_mu": self.buffer_mu,
+            "denoiser_evals": self.D.evals,
         }
 
     # options that may change between a run and its resumption without changing the result
@@ -431,6 +475,7 @@ class ARTTrainer:
         self.history = list(sd["history"])
         self.buffer_theta = np.asarray(sd["buffer_theta"])
         self.buffer_mu = np.asarray(sd["buffer_mu"])
+        self.D.evals = int(sd.get("denoiser_evals", 0))
 
     def save_checkpoint(self, path: str | Path) -> None:
         sd = self.state_dict()

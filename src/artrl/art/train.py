@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "T": np.float64(tr.cfg.T),
         "K": np.int64(tr.cfg.K),
         "gamma": np.float64(tr.gamma),
+        # per-sample denoiser evaluations of the whole run, warm start included (a JVP is one)
+        "denoiser_evals": np.int64(tr.D.evals),
     }
     write_npz(out / "rollouts.npz", **arrays)
     last = tr.history[-1]
