@@ -161,7 +161,7 @@ def test_rl_heun_cost_is_two_over_dt_times_local_error_last_step_euler():
 
 
 def test_rl_rejects_unknown_proxy():
-    with pytest.raises(ValueError, match="euler or heun"):
+    with pytest.raises(ValueError, match=r"proxy must be one of \['euler', 'heun'\]"):
         _trainer(4, proxy="rk4")
     assert ARTConfig().proxy == "euler"
 
@@ -231,8 +231,9 @@ def test_heun_proxy_loses_for_heun_in_the_paper_convention():
 
 def test_cli_heun_profile_and_proxy(tmp_path):
     """--save-profile --heun-profile stores r next to q (the same q); an Euler schedule read off
-    it equals one read off a q-only profile but for its recorded cost; --proxy heun (or analytic.proxy)
-    needs r and says how to get it; the proxy is recorded in the schedule's extra."""
+    it equals one read off a q-only profile but for its recorded cost; --proxy heun (or
+    analytic.proxy) needs r and says how to get it; the proxy is recorded in the schedule's
+    extra."""
     dcfg = {**DCFG, "analytic": {"rollouts": 64, "fine_steps": 100}}
     common = ["--dataset-config", json.dumps(dcfg), "--dataset", "g", "--seed", "1"]
     plain, heun = tmp_path / "q.npz", tmp_path / "qr.npz"

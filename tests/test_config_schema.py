@@ -68,6 +68,12 @@ BAD_SCHEMA = {
     "reference solver": (("datasets", "digits", "reference", "solver"), "dpm2", "['solver']"),
     "reference K < 1": (("datasets", "digits", "reference", "K"), 0, "['reference']['K']"),
     "no K on a W2 dataset": (("datasets", "gauss1d", "K"), DELETE, "'K' is a required property"),
+    "unknown analytic proxy": (
+        ("datasets", "digits", "schedules", "art_analytic_heun", "analytic"),
+        {"proxy": "rk4"},
+        "['analytic']['proxy']",
+    ),
+    "core_only not a boolean": (("core_only",), "yes", "['core_only']"),
     "no solvers on an image dataset": (
         ("datasets", "digits", "solvers"),
         DELETE,
@@ -86,6 +92,26 @@ BAD_CROSS = {
     "art key of wrong type": (("datasets", "digits", "art", "batch"), "many", "'batch'"),
     "art key set by the workflow": (("datasets", "gauss1d", "art", "K"), 5, "['K']"),
     "too many FID blocks": (("datasets", "digits", "fid", "blocks"), 5000, "datasets/digits/fid"),
+    "art override on a non-ART schedule": (
+        ("datasets", "digits", "schedules", "edm", "art"),
+        {"lam": 1.0},
+        "schedules/edm/art applies to method art_rl only",
+    ),
+    "unknown key in a schedule's art": (
+        ("datasets", "digits", "schedules", "art_rl_heun_k18", "art"),
+        {"proxi": "heun"},
+        "proxi",
+    ),
+    "bad value in a schedule's art": (
+        ("datasets", "gauss1d", "schedules", "art_rl_time_k100", "art"),
+        {"actor_inputs": "space"},
+        "actor_inputs",
+    ),
+    "table named like one of the solvers": (
+        ("datasets", "digits", "solvers", "rk4"),
+        [2],
+        "datasets/digits/tables: ['rk4'] is also a solver",
+    ),
 }
 # `snakemake -n` itself, for some of the schema cases (the rest: the same validate() in process)
 DRY_RUN = ["wrong type (number)", "digits K < 1", "reference solver", *BAD_CROSS]

@@ -256,3 +256,11 @@ def test_table_with_cost_column(tmp_path):
     assert row.endswith("| 5.0 min | 2.5M |")
     row = next(ln for ln in text.splitlines() if ln.startswith("| EDM-T (ρ=3) | ours"))
     assert row.endswith("| — | — |")
+
+
+def test_small_w2_is_not_shown_as_zero():
+    from artrl.report import _fmt_w2
+
+    assert [_fmt_w2(v) for v in (0.3449, 0.0012, 0.00049, 1.23e-6, 0.0, math.nan)] == [
+        "0.345", "0.001", "4.9e-04", "1.2e-06", "0.000", "—"
+    ]  # fmt: skip

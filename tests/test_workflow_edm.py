@@ -111,19 +111,25 @@ def test_tiny_edm_chain_runs_through_the_cifar10_rules(tiny_edm):
 
 
 @pytest.mark.parametrize(
-    "target,art,shards,cells",
+    "target,core_only,art,shards,cells",
     [
-        ("results/tables/cifar10_fid.csv", 6, 240, 24),
-        ("results/tables/cifar10_euler_fid.csv", 8, 320, 32),
-        ("results/tables/cifar10_resampled_fid.csv", 1, 240, 24),
-        ("results/tables/afhqv2_fid.csv", 6, 240, 24),
+        ("results/tables/cifar10_fid.csv", True, 6, 240, 24),
+        ("results/tables/cifar10_euler_fid.csv", True, 8, 320, 32),
+        ("results/tables/cifar10_resampled_fid.csv", False, 1, 240, 24),
+        ("results/tables/afhqv2_fid.csv", False, 6, 240, 24),
+        # every method (issue "methods"): 13 rows; the ART-RL variants trained once, at K = 18
+        ("results/tables/cifar10_fid.csv", False, 6 + 3, 780, 78),
+        ("results/tables/cifar10_euler_fid.csv", False, 8 + 3, 1040, 104),
     ],
 )
-def test_cifar10_targets_dry_run(tmp_path, target, art, shards, cells):
+def test_cifar10_targets_dry_run(tmp_path, target, core_only, art, shards, cells):
     """The paper's targets: ART-RL per K (the resampled table: only K = 18), 10 shards of 5,000
-    seeds per cell, one FID job per cell, downloads as local jobs."""
+    seeds per cell, one FID job per cell, downloads as local jobs; without core_only the
+    competing methods' jobs too, with no code of their own."""
+    cfg = _config()
+    cfg["core_only"] = core_only
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text(yaml.safe_dump(_config(), allow_unicode=True, sort_keys=False))
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     (tmp_path / "w").mkdir()
     r = _snakemake(["-n", "--cores", "1", target], tmp_path / "w", cfg_file, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -131,6 +137,11 @@ def test_cifar10_targets_dry_run(tmp_path, target, art, shards, cells):
     assert int(counts["art_train"]) == art
     assert (int(counts["sample_shard"]), int(counts["fid_cell"])) == (shards, cells)
     assert int(counts["download"]) >= 3  # pickle, Inception, reference statistics
+    if target.startswith("results/tables/cifar10_") and not core_only:
+        n_K = cells // 13
+        assert int(counts["gits_costs"]) == 1  # one cost matrix for the table's solver
+        assert int(counts["method_schedule"]) == 3 * n_K  # GITS, DMN, LD3 at every K
+        assert int(counts["art_q_profile"]) == 1
 
 
 def test_download_rule_offline_names_url_and_key(tmp_path):

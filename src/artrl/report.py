@@ -270,6 +270,14 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return f"{float(v):.{digits}f}"
 
 
+def _fmt_w2(v: Any) -> str:
+    """A W2 cell: 3 decimals (the paper's), or 2 significant digits below 0.001 (a Heun
+    sampler's W2 at large K), never a misleading 0.000."""
+    if v is not None and isinstance(v, float) and math.isfinite(v) and 0 < abs(v) < 5e-4:
+        return f"{v:.1e}"
+    return _fmt(v)
+
+
 def _md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -317,7 +325,7 @@ def w2_markdown(
 
     shown = set()
     for _, row in df.iterrows():
-        cells = [str(row["label"]), "ours", *(_fmt(row[f"w2_K{k}"]) for k in Ks)]
+        cells = [str(row["label"]), "ours", *(_fmt_w2(row[f"w2_K{k}"]) for k in Ks)]
         if cost_col:
             cells.append(_fmt(row[cost_col], 4))
         if make_cost:
@@ -345,7 +353,8 @@ def w2_markdown(
         head = ["Schedule", *(f"K={k}" for k in mc_Ks)]
         lines += [_md_row(head), _md_row(["---"] + ["---:"] * len(mc_Ks))]
         for _, row in df.iterrows():
-            lines.append(_md_row([str(row["label"]), *(_fmt(row[f"w2_mc_K{k}"]) for k in mc_Ks)]))
+            cells = [_fmt_w2(row[f"w2_mc_K{k}"]) for k in mc_Ks]
+            lines.append(_md_row([str(row["label"]), *cells]))
     lines += provenance_footer(prov)
     return "\n".join(lines) + "\n"
 

@@ -107,6 +107,29 @@ class ARTConfig:
             out[k] = v
         return cls(**out)
 
+    # the allowed values of the string options (checked when a config is built)
+    CHOICES = {
+        "features": ("raw", "summary"),
+        "init_schedule": ("uniform", "edm"),
+        "actor_output": ("linear", "exp"),
+        "variance": ("adaptive", "fixed"),
+        "actor_inputs": ("state", "time"),
+        "jvp_mode": ("auto", "forward", "reverse"),
+        "proxy": ("euler", "heun"),  # docs/heun_proxy.md
+        "net_dtype": ("float32", "float64"),
+    }
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """A ValueError naming the option whose value is not one of its CHOICES."""
+        for key, allowed in self.CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
+                )
+
     @property
     def dt(self) -> float:
         return self.T / self.K
@@ -205,22 +228,13 @@ class ARTTrainer:
         self.device = torch.device(device)
         self.prior_std = float(prior_std)
         d_in = feature_dim(cfg.features, int(np.prod(data_shape)))
-        if cfg.actor_output not in ("linear", "exp"):
-            raise ValueError(f"actor_output must be linear or exp, got {cfg.actor_output!r}")
-        if cfg.variance not in ("adaptive", "fixed"):
-            raise ValueError(f"variance must be adaptive or fixed, got {cfg.variance!r}")
-        if cfg.actor_inputs not in ("state", "time"):
-            raise ValueError(f"actor_inputs must be state or time, got {cfg.actor_inputs!r}")
-        if cfg.proxy not in ("euler", "heun"):
-            raise ValueError(f"proxy must be euler or heun (docs/heun_proxy.md), got {cfg.proxy!r}")
+        cfg.check()  # again: the fields may have been set after construction
         bias = cfg.theta_init if cfg.actor_output == "linear" else math.log(cfg.theta_init)
         d_actor = 1 if cfg.actor_inputs == "time" else d_in
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.actor = MLP(d_actor, cfg.hidden, cfg.layers, out_bias=bias)
             self.critic = MLP(d_in, cfg.hidden, cfg.layers, out_bias=0.0)
-        if cfg.net_dtype not in ("float32", "float64"):
-            raise ValueError(f"net_dtype must be float32 or float64, got {cfg.net_dtype!r}")
         self.net_dtype = getattr(torch, cfg.net_dtype)
         self.actor.to(self.device, self.net_dtype)
         self.critic.to(self.device, self.net_dtype)
