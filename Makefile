@@ -22,14 +22,14 @@ $(STAMP): pyproject.toml
 
 # the core rows only (core_only: the `extra: true` comparison rows are left out): < 25 min
 demo: install
-	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) --config core_only=True demo
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo --config core_only=True
 
 # every method on the embedded data sets (issue "methods"): the same tables with all rows
 compare: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) compare
 
 demo-digits: install
-	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) --config core_only=True demo_digits
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo_digits --config core_only=True
 
 test: install
 	$(RUN) $(BIN)/python -m pytest -q

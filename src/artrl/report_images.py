@@ -765,7 +765,9 @@ def sigma_figure(
     order = _order([_Named(n) for n, _ in schedules], labels)
     style = {n: line_style(i, len(order)) for i, n in enumerate(order)}
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(Ks), figsize=(4.6 * len(Ks), 4.0), squeeze=False, sharey=True)
+    outside = len(Ks) == 1 and len(order) > 8  # many methods at one K: legend beside the axes
+    size = (8.6, 4.4) if outside else (4.6 * len(Ks), 4.0)
+    fig, axes = plt.subplots(1, len(Ks), figsize=size, squeeze=False, sharey=True)
     for ax, K in zip(axes[0], Ks, strict=True):
         here = {n: s for n, s in schedules if s.K == K}
         for name in (n for n in order if n in here):
@@ -783,7 +785,10 @@ def sigma_figure(
         ax.set_title(f"K = {K}")
         ax.set_xlabel("k / K" if x == "fraction" else "step index k")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, frameon=False)
+        if outside:
+            ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        else:
+            ax.legend(fontsize=7, frameon=False)
     axes[0][0].set_ylabel(r"$\sigma_k$ (log scale; $\sigma_K = 0$ not shown)")
     if title:
         fig.suptitle(title)
