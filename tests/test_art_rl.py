@@ -267,3 +267,12 @@ def test_trainer_counts_denoiser_evaluations_across_resume(tmp_path):
     rest = make_trainer(small(batch=B, jvp_mode="reverse"), K=K, seed=0)
     rest.train(tmp_path / "b.pt", progress=False)
     assert rest.D.evals == full.D.evals
+
+
+def test_cost_scale_multiplies_the_running_cost():
+    """cost_scale: the same rollout, the running cost (art_cost) times the factor."""
+    a = make_trainer(small(), K=6, seed=0)
+    b = make_trainer(small(cost_scale=2.5), K=6, seed=0)
+    ro = a.rollout(16)
+    sa, sb = a.update(ro), b.update(ro)
+    assert math.isclose(sb["art_cost"], 2.5 * sa["art_cost"], rel_tol=1e-12)

@@ -86,6 +86,9 @@ class ARTConfig:
     # the running cost's error proxy: "euler" (the paper's |Q|θ²Δt) or "heun" (2|R̃|θ³Δt² on
     # all steps but the last, which stays Euler; docs/heun_proxy.md)
     proxy: str = "euler"
+    # a constant factor on the running cost (the same optimum; it sets the cost's scale against
+    # λ t and the budget term γθΔt, e.g. 1/(2Δt) puts the Heun proxy on its Δt-free scale)
+    cost_scale: float = 1.0
     net_dtype: str = "float64"  # actor/critic precision (float64 is faster on CPU here)
     checkpoint_every: int = 100  # M
     distill_trajectories: int = 10000  # trajectories kept for distillation (the last ones)
@@ -377,6 +380,7 @@ class ARTTrainer:
         cost = ro.qn * ro.theta**2 * dt  # |Q_k| θ_k² Δt = (2/Δt) · Euler's ½|Q_k|h_k², h = θΔt
         if cfg.proxy == "heun":  # (2/Δt) · Heun's |R̃_k||h_k|³, but the last step is Euler
             cost = torch.cat([2 * ro.rn[:-1] * ro.theta[:-1].abs() ** 3 * dt**2, cost[-1:]])
+        cost = cost * cfg.cost_scale
         delta = v_next - v.detach() - self.gamma * ro.theta * dt - cost  # δ_k (§3.3)
         if cfg.td_lambda > 0:  # A_k = Σ_{j≥k} td_lambda^{j−k} δ_j (TD(λ) forward view)
             adv = torch.zeros_like(delta)
