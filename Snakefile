@@ -20,6 +20,7 @@ include: "workflow/rules/art.smk"
 include: "workflow/rules/gauss1d.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/edm.smk"
+include: "workflow/rules/cross_dataset.smk"
 
 
 wildcard_constraints:

@@ -74,6 +74,17 @@ BAD_SCHEMA = {
         "['analytic']['proxy']",
     ),
     "core_only not a boolean": (("core_only",), "yes", "['core_only']"),
+    "log_range rescale without sigma_min": (
+        ("datasets", "digits", "schedules", "art_rl_from_gauss1d_log", "sigma_min"),
+        DELETE,
+        "'sigma_min' is a required property",
+    ),
+    "unknown rescale": (
+        ("datasets", "digits", "schedules", "art_rl_from_gauss1d", "rescale"),
+        "linear",
+        "['rescale']",
+    ),
+    "unknown cross_dataset key": (("cross_dataset", "target"), {}, "'target'"),
     "no solvers on an image dataset": (
         ("datasets", "digits", "solvers"),
         DELETE,
@@ -106,6 +117,36 @@ BAD_CROSS = {
         ("datasets", "gauss1d", "schedules", "art_rl_time_k100", "art"),
         {"actor_inputs": "space"},
         "actor_inputs",
+    ),
+    "transfer across sigma_max without rescale": (
+        ("datasets", "digits16", "schedules", "art_rl_from_gauss1d", "rescale"),
+        DELETE,
+        "differs from 'gauss1d''s 3.0; set rescale",
+    ),
+    "transfer from a schedule that does not exist": (
+        ("datasets", "digits16", "schedules", "art_rl_from_digits", "source"),
+        "art_rl_k81",
+        "source 'art_rl_k81' is not another schedule of dataset 'digits'",
+    ),
+    "cross_dataset target not a dataset": (
+        ("cross_dataset", "targets", "digits", "dataset"),
+        "digits8",
+        "cross_dataset/targets/digits/dataset: 'digits8'",
+    ),
+    "cross_dataset target table": (
+        ("cross_dataset", "targets", "digits16", "table"),
+        "euler",
+        "'euler' is not a table of dataset 'digits16'",
+    ),
+    "cross_dataset unknown schedule": (
+        ("cross_dataset", "rows", 0, "schedules", "digits"),
+        "art_rl_nope",
+        "cross_dataset/rows/0/schedules/digits: 'art_rl_nope'",
+    ),
+    "cross_dataset made_on": (
+        ("cross_dataset", "rows", 0, "made_on"),
+        "mnist",
+        "cross_dataset/rows/0/made_on: 'mnist'",
     ),
     "table named like one of the solvers": (
         ("datasets", "digits", "solvers", "rk4"),

@@ -297,3 +297,43 @@ def test_cli_writes_loadable_file(tmp_path, capsys):
 def test_cli_bad_args(tmp_path):
     with pytest.raises(SystemExit):
         S.main(["--method", "geometric", "--K", "5", "--sigma-max", "3", "--out", str(tmp_path)])
+
+
+# ----------------------------------------------------------------------------------------------
+# rescale: a grid moved to another sigma_max (cross-data-set matrix)
+
+
+def test_rescale_sigma_max_keeps_the_clock_in_clock_time():
+    s = S.edm(10, 3.0, 0.0, rho=7.0, convention="paper")
+    out = S.rescale(s, 80.0, mode="sigma_max")
+    np.testing.assert_allclose(out / 80.0, s / 3.0, rtol=1e-15)  # psi/T at every t/T
+    assert out[0] == 80.0 and out[-1] == 0.0
+    # the ART clock psi(t) = T - sigma scales with T: theta = dpsi/dt is unchanged
+    np.testing.assert_allclose(np.diff(80.0 - out) / 80.0, np.diff(3.0 - s) / 3.0, atol=1e-15)
+
+
+def test_rescale_log_range_maps_the_ends_and_is_affine_in_log_sigma():
+    src = S.geometric(6, 3.0, 0.01, convention="code")  # geometric: uniform in log sigma
+    out = S.rescale(src, 80.0, mode="log_range", sigma_min=0.002)
+    # a geometric grid stays geometric, now between the target's ends
+    np.testing.assert_allclose(out, S.geometric(6, 80.0, 0.002, convention="code"), rtol=1e-12)
+    s = S.edm(7, 3.0, 0.05, rho=7.0, convention="code")
+    out = S.rescale(s, 80.0, mode="log_range", sigma_min=0.002)
+    r, q = np.log(s[:-1]), np.log(out[:-1])
+    np.testing.assert_allclose(np.diff(q) / np.diff(r), (q[0] - q[-1]) / (r[0] - r[-1]), rtol=1e-10)
+    assert (out[0], out[-2], out[-1]) == (80.0, 0.002, 0.0)
+    np.testing.assert_array_equal(
+        S.rescale(S.uniform(1, 3.0), 80.0, mode="log_range", sigma_min=0.002), [80.0, 0.0]
+    )
+
+
+def test_rescale_errors():
+    s = S.uniform(4, 3.0)
+    with pytest.raises(ValueError, match="sigma_min"):
+        S.rescale(s, 80.0, mode="log_range")
+    with pytest.raises(ValueError, match="sigma_min"):
+        S.rescale(s, 80.0, mode="log_range", sigma_min=90.0)
+    with pytest.raises(ValueError, match="mode"):
+        S.rescale(s, 80.0, mode="linear")
+    with pytest.raises(ValueError, match="sigma_max"):
+        S.rescale(s, -1.0)

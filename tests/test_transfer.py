@@ -111,3 +111,68 @@ def test_cli_rejects_bad_K(tmp_path, K):
     src_path = _src(10).save(tmp_path / "src.json")
     with pytest.raises(SystemExit):
         main(["--schedule", str(src_path), "--K", K, "--out", str(tmp_path / "o.json")])
+
+
+def test_transfer_to_another_sigma_max():
+    """Cross-data-set matrix: the 1-D Gaussian's T = 3 grid on an image data set's T = 80."""
+    src = _src(10)
+    same = transfer(src, 10, method="x", dataset="digits", sigma_max=3.0)
+    np.testing.assert_array_equal(same.sigmas, src.sigmas)  # same range: nothing to rescale
+    assert "rescale" not in same.extra
+    out = transfer(src, 5, method="x", resample="psi", dataset="digits", sigma_max=80.0)
+    np.testing.assert_allclose(out.sigmas, resample_psi(src.sigmas, 5) * 80.0 / 3.0, rtol=1e-15)
+    assert out.extra["rescale"] == "sigma_max" and out.extra["from_sigma_max"] == 3.0
+    log = transfer(
+        src,
+        5,
+        method="x",
+        dataset="digits",
+        sigma_max=80.0,
+        rescale_mode="log_range",
+        sigma_min=0.002,
+    )
+    assert log.sigmas[0] == 80.0 and log.sigmas[-2] == 0.002 and log.sigmas[-1] == 0.0
+    assert log.extra["sigma_min"] == 0.002
+
+
+def test_cli_rescale(tmp_path):
+    src_path = _src(18).save(tmp_path / "src.json")
+    out = tmp_path / "out.json"
+    main(
+        [
+            "--schedule",
+            str(src_path),
+            "--K",
+            "6",
+            "--resample",
+            "loglinear",
+            "--dataset",
+            "digits",
+            "--sigma-max",
+            "80",
+            "--rescale",
+            "log_range",
+            "--sigma-min",
+            "0.002",
+            "--out",
+            str(out),
+        ]
+    )
+    s = Schedule.load(out)
+    assert s.sigmas[0] == 80.0 and s.sigmas[-2] == 0.002 and s.K == 6
+    with pytest.raises(SystemExit):  # log_range without --sigma-min: a clear error, exit 2
+        main(
+            [
+                "--schedule",
+                str(src_path),
+                "--K",
+                "6",
+                "--sigma-max",
+                "80",
+                "--rescale",
+                "log_range",
+                "--out",
+                str(tmp_path / "bad.json"),
+            ]
+        )
+    assert not (tmp_path / "bad.json").exists()

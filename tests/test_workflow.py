@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -22,10 +23,26 @@ pytestmark = pytest.mark.skipif(
 
 
 def _config(*datasets: str) -> dict:
-    """The repository's config, optionally restricted to some datasets."""
+    """The repository's config, optionally restricted to some datasets: then the schedules
+    transferred from a dataset left out go too (and from the tables that list them), and the
+    cross-data-set matrix unless all its datasets are kept."""
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    if datasets:
-        cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
+    if not datasets:
+        return cfg
+    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
+    for d in cfg["datasets"].values():
+        gone = {
+            n for n, s in d["schedules"].items()
+            if s.get("source_dataset", datasets[0]) not in datasets
+        }  # fmt: skip
+        d["schedules"] = {n: s for n, s in d["schedules"].items() if n not in gone}
+        for name, table in list(d.get("tables", {}).items()):
+            table["schedules"] = [n for n in table["schedules"] if n not in gone]
+            if not table["schedules"]:
+                del d["tables"][name]
+    cross = cfg.get("cross_dataset")
+    if cross and any(tg["dataset"] not in datasets for tg in cross["targets"].values()):
+        del cfg["cross_dataset"]
     return cfg
 
 
@@ -395,3 +412,123 @@ def test_makefile_targets_parse(tmp_path, target):
     extra = ["--configfile", str(cfg_file), "--directory", str(tmp_path / "w"), "-n"]
     r = _snakemake([*args, *extra], cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _tiny_cross_config() -> dict:
+    """Two analytic problems with different noise ranges (T = 3 and T = 80) and the
+    cross-data-set matrix between them: the rescale conventions run through the real rules."""
+
+    def gauss(T, schedules):
+        return {
+            "model": {"type": "gaussian", "std": 1.0, "dim": 1}, "sigma_max": T,
+            "solver": "euler", "K": [2, 3], "schedules": schedules,
+            "analytic": {"rollouts": 64, "fine_steps": 200},
+            "w2": {"mc_samples": 0, "art_cost_samples": 0},
+        }  # fmt: skip
+
+    analytic = {"method": "art_analytic", "label": "ART-analytic"}
+    xfer = {"method": "art_rl_transfer", "source": "art_analytic"}
+    return {
+        "seed": 0,
+        "datasets": {
+            "g3": gauss(3.0, {
+                "uniform": {"method": "uniform"},
+                "art_analytic": analytic,
+                "an_from_g80": {**xfer, "source_dataset": "g80", "rescale": "sigma_max"},
+            }),
+            "g80": gauss(80.0, {
+                "edm": {"method": "edm", "rho": 7.0, "sigma_min": 0.002, "convention": "code"},
+                "art_analytic": analytic,
+                "an_from_g3": {**xfer, "source_dataset": "g3", "rescale": "log_range",
+                               "sigma_min": 0.002},
+            }),
+        },
+        "cross_dataset": {
+            "targets": {
+                "g3": {"dataset": "g3", "table": "w2", "label": "T = 3"},
+                "g80": {"dataset": "g80", "table": "w2", "label": "T = 80"},
+            },
+            "rows": [
+                {"label": "ART-analytic", "made_on": "g3",
+                 "schedules": {"g3": "art_analytic", "g80": "an_from_g3"}},
+                {"label": "ART-analytic", "made_on": "g80",
+                 "schedules": {"g3": "an_from_g80", "g80": "art_analytic"}},
+                {"label": "EDM", "made_on": "none", "schedules": {"g80": "edm"}},
+            ],
+        },
+    }  # fmt: skip
+
+
+def test_tiny_cross_dataset_matrix_runs_end_to_end(tmp_path):
+    """The matrix on two Gaussian problems: each transfer is the source grid moved by its
+    rescale convention, and the table's values and ratios are the W2 files' values."""
+    import csv
+
+    import numpy as np
+
+    from artrl.schedules import Schedule, rescale
+
+    cfg_file = tmp_path / "cross.yaml"
+    cfg_file.write_text(yaml.safe_dump(_tiny_cross_config(), allow_unicode=True))
+    work = tmp_path / "work"
+    work.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
+         "--cores", "2", "--show-failed-logs", "results/tables/cross_dataset.csv"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = work / "results"
+    for K in (2, 3):
+        g3 = Schedule.load(res / f"schedules/g3/art_analytic/K{K}.json")
+        g80 = Schedule.load(res / f"schedules/g80/art_analytic/K{K}.json")
+        moved_up = Schedule.load(res / f"schedules/g80/an_from_g3/K{K}.json")
+        moved_down = Schedule.load(res / f"schedules/g3/an_from_g80/K{K}.json")
+        np.testing.assert_array_equal(
+            moved_up.sigmas, rescale(g3.sigmas, 80.0, mode="log_range", sigma_min=0.002)
+        )
+        np.testing.assert_array_equal(moved_down.sigmas, rescale(g80.sigmas, 3.0))
+        assert moved_up.extra["from_dataset"] == "g3" and moved_up.extra["rescale"] == "log_range"
+    rows = list(csv.DictReader((res / "tables/cross_dataset.csv").open()))
+    assert len(rows) == 2 * 2 * 2 + 2  # two ART rows on both targets at K = 2, 3; EDM on g80
+    for row in rows:
+        d = "g3" if row["target"] == "g3" else "g80"
+        w2 = json.loads((res / f"metrics/{d}/{row['schedule']}/K{row['K']}.json").read_text())
+        assert float(row["value"]) == w2["w2_exact"]
+        if row["row"] == "ART-analytic":
+            own = json.loads((res / f"metrics/{d}/art_analytic/K{row['K']}.json").read_text())
+            assert float(row["ratio"]) == pytest.approx(w2["w2_exact"] / own["w2_exact"])
+    md = (res / "tables/cross_dataset.md").read_text()
+    assert "## Evaluated on T = 80 (W2, euler)" in md and "## Summary" in md
+
+
+def test_cross_dataset_matrix_dry_run(tmp_path):
+    """The matrix of the repository's config: one W2 job per Gaussian cell, one sampling and
+    one FID job per image cell, a second score model and classifier for digits 16×16, and one
+    ART-RL run per data set a transferred ART-RL schedule comes from (nothing retrained)."""
+    cfg = _config()
+    cross = cfg["cross_dataset"]
+    r = _dry_run(tmp_path, cfg, "results/tables/cross_dataset.csv")
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = _job_counts(r.stdout + r.stderr)
+    w2_cells, fid_cells = set(), set()
+    for row in cross["rows"]:
+        for key, name in row["schedules"].items():
+            tg = cross["targets"][key]
+            d = cfg["datasets"][tg["dataset"]]
+            if tg["table"] == "w2":
+                w2_cells |= {(tg["dataset"], name, K) for K in d["K"]}
+            else:
+                klist = (
+                    d.get("tables", {}).get(tg["table"], {}).get("K") or d["solvers"][tg["table"]]
+                )
+                fid_cells |= {(tg["dataset"], name, K) for K in klist}
+    assert counts["w2_metrics"] == len(w2_cells) == 6 * 4
+    assert counts["fid_cell"] == counts["sample_shard"] == len(fid_cells) == 2 * 9 * 4
+    assert counts["train_score_model"] == counts["fid_classifier"] == 2  # digits, digits16
+    # ART-RL: gauss1d at K = 100, digits and digits16 at K = 18; no other training
+    assert counts["art_train"] == 3
+    assert counts["art_q_profile"] == 3  # gauss1d, digits, digits16
+    assert counts["cross_dataset_table"] == 1
+    assert "method_schedule" not in counts and "gits_costs" not in counts

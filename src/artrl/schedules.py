@@ -314,6 +314,48 @@ def resample_psi(sigmas: Any, K_new: int, T: float | None = None) -> np.ndarray:
     return validate(out, sigma_max=s[0], K=K_new, name="resample_psi")
 
 
+RESCALES = ("sigma_max", "log_range")
+
+
+def rescale(
+    sigmas: Any, sigma_max: float, *, mode: str = "sigma_max", sigma_min: float | None = None
+) -> np.ndarray:
+    """Move a σ-grid to another noise range, for a data set with another ``sigma_max`` (the
+    cross-data-set matrix: the 1-D Gaussian's T = 3 against the images' T = 80).
+
+    * ``sigma_max``: σ'_k = σ_k · σ_max'/σ_0, i.e. the ART clock ψ(t)/T as a function of t/T
+      is kept (the schedule's shape in clock time; the last positive σ scales too);
+    * ``log_range``: log σ of the K positive σ's mapped affinely from [log σ_{K−1}, log σ_0]
+      onto [log ``sigma_min``, log σ_max'], then 0: the target's grid ends are kept (as every
+      code-convention schedule of the target has them) and only the interior spacing in log σ
+      moves. A K = 1 grid becomes ``[σ_max', 0]``.
+
+    The result starts at exactly ``sigma_max`` and ends at exactly 0.
+    """
+    s = validate(sigmas, name="rescale")
+    if not (math.isfinite(sigma_max) and sigma_max > 0):
+        raise ValueError(f"sigma_max must be finite and > 0, got {sigma_max!r}")
+    K = len(s) - 1
+    if mode == "sigma_max":
+        out = s * (sigma_max / s[0])
+    elif mode == "log_range":
+        if sigma_min is None or not (math.isfinite(sigma_min) and 0 < sigma_min < sigma_max):
+            raise ValueError(
+                f"rescale(mode='log_range') needs 0 < sigma_min < sigma_max, got {sigma_min!r}"
+            )
+        if K == 1:
+            return np.array([float(sigma_max), 0.0])
+        r = np.log(s[:-1])
+        u = (r - r[-1]) / (r[0] - r[-1])  # 1 at σ_0, 0 at σ_{K−1}
+        lo, hi = math.log(sigma_min), math.log(sigma_max)
+        out = _finish(np.exp(lo + u * (hi - lo)))
+        out[-2] = sigma_min
+    else:
+        raise ValueError(f"mode must be one of {RESCALES}, got {mode!r}")
+    out[0], out[-1] = sigma_max, 0.0
+    return validate(out, sigma_max=sigma_max, K=K, name="rescale")
+
+
 # ----------------------------------------------------------------------------------------------
 # Schedule objects and files
 

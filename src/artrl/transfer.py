@@ -11,7 +11,11 @@ Two resampling rules (``--resample``):
 
 At the same K both are the identity, so ``--dataset OTHER`` with the source's K is the paper's
 cross-data-set transfer (the CIFAR-10 grid reused unchanged on AFHQv2, FFHQ, ImageNet-64).
-The result keeps the source's seed and config digest and records where it came from in
+A data set with another noise range (the 1-D Gaussian's σ_max = 3 against the images' 80)
+takes ``--sigma-max`` and ``--rescale`` (:func:`artrl.schedules.rescale`, after resampling):
+``sigma_max`` keeps the clock ψ(t)/T in clock time, ``log_range`` keeps the target's grid ends
+(``--sigma-min``) and moves the interior spacing in log σ. The result keeps the source's seed
+and config digest and records where it came from in
 ``extra`` (``from``, ``from_K``, ``from_method``, ``from_dataset``, ``resample``).
 
 Run ``python -m artrl.transfer --help`` for the command line interface.
@@ -23,7 +27,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from artrl.schedules import Schedule, ScheduleError, resample_loglinear, resample_psi
+from artrl.schedules import (
+    RESCALES,
+    Schedule,
+    ScheduleError,
+    resample_loglinear,
+    resample_psi,
+    rescale,
+)
 
 RESAMPLERS = {"psi": resample_psi, "loglinear": resample_loglinear}
 
@@ -36,15 +47,25 @@ def transfer(
     source: str | None = None,
     resample: str = "psi",
     dataset: str | None = None,
+    sigma_max: float | None = None,
+    rescale_mode: str = "sigma_max",
+    sigma_min: float | None = None,
 ) -> Schedule:
     """The schedule ``src`` resampled to ``K`` intervals (``resample``: psi | loglinear), named
-    ``method``, optionally relabelled for another ``dataset`` (cross-data-set transfer)."""
+    ``method``, optionally relabelled for another ``dataset`` (cross-data-set transfer) and
+    moved to another ``sigma_max`` (``rescale_mode``: sigma_max | log_range, the latter onto
+    [``sigma_min``, ``sigma_max``])."""
     if resample not in RESAMPLERS:
         raise ValueError(f"resample must be one of {sorted(RESAMPLERS)}, got {resample!r}")
     sigmas = RESAMPLERS[resample](src.sigmas, K)
     extra = {"from": source, "from_K": src.K, "from_method": src.method, "resample": resample}
     if dataset is not None and dataset != src.dataset:
         extra["from_dataset"] = src.dataset
+    if sigma_max is not None and sigma_max != sigmas[0]:
+        sigmas = rescale(sigmas, sigma_max, mode=rescale_mode, sigma_min=sigma_min)
+        extra.update(from_sigma_max=float(src.sigmas[0]), rescale=rescale_mode)
+        if rescale_mode == "log_range":
+            extra["sigma_min"] = sigma_min
     if "denoiser_evals" in src.extra:  # resampling is free: the source's cost is the cost
         extra["denoiser_evals"] = src.extra["denoiser_evals"]
     return Schedule(
@@ -82,6 +103,22 @@ def _parser() -> argparse.ArgumentParser:
         help="psi: the clock psi(t) on the new t-grid; loglinear: log sigma interpolation",
     )
     p.add_argument("--dataset", default=None, help="relabel for another data set (transfer)")
+    p.add_argument(
+        "--sigma-max",
+        type=float,
+        default=None,
+        help="the target's sigma_max, if it is not the source's (then --rescale applies)",
+    )
+    p.add_argument(
+        "--rescale",
+        choices=RESCALES,
+        default="sigma_max",
+        help="sigma_max: sigma * sigma_max'/sigma_0 (the clock psi/T in t/T kept); log_range: "
+        "log sigma of the positive sigmas mapped onto [--sigma-min, --sigma-max]",
+    )
+    p.add_argument(
+        "--sigma-min", type=float, default=None, help="log_range: the target's last positive sigma"
+    )
     p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
     return p
 
@@ -100,6 +137,9 @@ def main(argv: list[str] | None = None) -> Path:
             source=str(a.schedule),
             resample=a.resample,
             dataset=a.dataset,
+            sigma_max=a.sigma_max,
+            rescale_mode=a.rescale,
+            sigma_min=a.sigma_min,
         )
     except (ScheduleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -131,8 +131,11 @@ def digits_fid_datasets():
 
 def extra_tables(dataset):
     """Tables beyond one per solver: name -> {solver, K, schedules} (e.g. CIFAR-10's
-    K = 18 schedule resampled to K' = 4..20, EXT Table 5)."""
-    return dataset_cfg(dataset).get("tables", {})
+    K = 18 schedule resampled to K' = 4..20, EXT Table 5); core_only leaves out the ones
+    marked `extra: true`."""
+    return {
+        t: c for t, c in dataset_cfg(dataset).get("tables", {}).items() if included(c)
+    }
 
 
 def table_ids(dataset):
@@ -254,16 +257,65 @@ def check_config():
                         f"config: datasets/{dataset}/schedules/{name}/source_dataset: "
                         f"{src_ds!r} is not a dataset of this config"
                     )
-                if src_d["schedules"].get(src, {}).get("method") != "art_rl":
+                if src not in src_d["schedules"] or (src_ds, src) == (dataset, name):
                     raise ValueError(
                         f"config: datasets/{dataset}/schedules/{name}: source {src!r} is not "
-                        f"a schedule with method art_rl in dataset {src_ds!r}"
+                        f"another schedule of dataset {src_ds!r}"
                     )
-                if src_d["sigma_max"] != d["sigma_max"]:
+                if src_d["sigma_max"] != d["sigma_max"] and "rescale" not in s:
                     raise ValueError(
                         f"config: datasets/{dataset}/schedules/{name}: sigma_max "
-                        f"{d['sigma_max']} differs from {src_ds!r}'s {src_d['sigma_max']}"
+                        f"{d['sigma_max']} differs from {src_ds!r}'s {src_d['sigma_max']}; "
+                        "set rescale: sigma_max or log_range (with sigma_min)"
                     )
+
+
+def check_cross_dataset():
+    """The cross-data-set matrix block: every target a dataset and table of this config, every
+    cell a schedule of that table."""
+    block = config.get("cross_dataset")
+    if block is None:
+        return
+    where = "config: cross_dataset"
+    for key, tg in block["targets"].items():
+        ds = tg["dataset"]
+        if ds not in config["datasets"]:
+            raise ValueError(f"{where}/targets/{key}/dataset: {ds!r} is not a dataset")
+        tables = ["w2"] if ds in w2_datasets_all() else table_ids_all(ds)
+        if tg["table"] not in tables:
+            raise ValueError(
+                f"{where}/targets/{key}/table: {tg['table']!r} is not a table of dataset "
+                f"{ds!r} (one of {tables})"
+            )
+    for i, row in enumerate(block["rows"]):
+        if row["made_on"] not in (*block["targets"], "none"):
+            raise ValueError(
+                f"{where}/rows/{i}/made_on: {row['made_on']!r} is not a key of targets "
+                f"({sorted(block['targets'])}) nor none"
+            )
+        for key, name in row["schedules"].items():
+            if key not in block["targets"]:
+                raise ValueError(
+                    f"{where}/rows/{i}/schedules: {key!r} is not a key of targets"
+                )
+            tg = block["targets"][key]
+            if name not in config["datasets"][tg["dataset"]]["schedules"]:
+                raise ValueError(
+                    f"{where}/rows/{i}/schedules/{key}: {name!r} is not a schedule of "
+                    f"dataset {tg['dataset']!r}"
+                )
+
+
+def w2_datasets_all():
+    return [
+        d for d, c in config["datasets"].items() if c["model"]["type"] == "gaussian"
+    ]
+
+
+def table_ids_all(dataset):
+    """Every table id a dataset's config defines (core_only or not)."""
+    d = dataset_cfg(dataset)
+    return list(d.get("solvers", {})) + list(d.get("tables", {}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,7 +607,7 @@ def transfer_input(wildcards):
 def transfer_args(wildcards):
     """Options of python -m artrl.transfer (a list: use {params.x:q})."""
     s = schedule_cfg(wildcards.dataset, wildcards.name)
-    return [
+    args = [
         "--resample",
         s.get("resample", "psi"),
         "--dataset",
@@ -563,6 +615,16 @@ def transfer_args(wildcards):
         "--method-name",
         wildcards.name,
     ]
+    if "rescale" in s:  # from a data set with another sigma_max (cross-data-set matrix)
+        args += [
+            "--sigma-max",
+            str(dataset_cfg(wildcards.dataset)["sigma_max"]),
+            "--rescale",
+            s["rescale"],
+        ]
+        if "sigma_min" in s:
+            args += ["--sigma-min", str(s["sigma_min"])]
+    return args
 
 
 def w2_metric_files(wildcards):
@@ -690,13 +752,72 @@ SIGMA_K = 5
 
 def compare_targets():
     """The competing-methods comparison on the embedded data sets (issue "methods"): every
-    schedule, the extra ones included, of the Gaussian and digits data sets; ~1 h on 2 cores.
+    schedule, the extra ones included, of the Gaussian and digits data sets, and the
+    cross-data-set matrix; ~1.5 h on 2 cores.
     """
     out = w2_targets() + image_targets([d for d in unet_datasets()])
     for d in w2_datasets() + unet_datasets():
         if schedules_at(d, SIGMA_K):
             out.append(f"results/figures/{d}_sigmas_K{SIGMA_K}.png")
+    if cross_dataset_cfg():
+        out += [CROSS_TABLE, CROSS_TABLE.replace(".csv", ".md")]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The cross-data-set matrix (rule cross_dataset_table)
+
+CROSS_TABLE = "results/tables/cross_dataset.csv"
+
+
+def cross_dataset_cfg():
+    """The cross_dataset block, or None (absent, or extra under core_only)."""
+    block = config.get("cross_dataset")
+    return block if block is not None and included(block) else None
+
+
+def cross_cells():
+    """(row label, made on, target key, metrics file) of every cell of the matrix."""
+    block = cross_dataset_cfg()
+    if block is None:
+        raise ValueError(
+            "config: cross_dataset is absent (or extra under core_only=True): no matrix to build"
+        )
+    out = []
+    for row in block["rows"]:
+        for key, name in row["schedules"].items():
+            tg = block["targets"][key]
+            d, tid = tg["dataset"], tg["table"]
+            if tid == "w2":
+                files = [f"results/metrics/{d}/{name}/K{K}.json" for K in ks(d)]
+            else:
+                solver = solver_of(d, tid)
+                klist = extra_tables(d).get(tid, {}).get("K") or dataset_cfg(d)[
+                    "solvers"
+                ].get(tid, [])
+                files = [fid_file(d, solver, name, K) for K in klist]
+            out += [(row["label"], row["made_on"], key, f) for f in files]
+    return out
+
+
+def cross_cell_files(wildcards):
+    return [f for *_, f in cross_cells()]
+
+
+def cross_cell_args(wildcards):
+    """ROW|MADE_ON|TARGET=PATH arguments of python -m artrl.report_matrix."""
+    return [f"{row}|{made_on}|{key}={f}" for row, made_on, key, f in cross_cells()]
+
+
+def cross_labels_json(wildcards):
+    targets = cross_dataset_cfg()["targets"]
+    return json.dumps(
+        {k: tg.get("label", k) for k, tg in targets.items()}, ensure_ascii=False
+    )
+
+
+def cross_digest(wildcards):
+    return config_digest({"cross_dataset": cross_dataset_cfg(), "seed": config["seed"]})
 
 
 def demo_digits_targets():
@@ -745,6 +866,11 @@ def cli_options(options):
         elif value is not False and value is not None:
             args += [flag, str(value)]
     return args
+
+
+def score_data(wildcards):
+    """--dataset of python -m artrl.models.train_score: the images (one for all resolutions)."""
+    return dataset_cfg(wildcards.dataset)["data"]
 
 
 def score_model_args(wildcards):
@@ -1027,3 +1153,4 @@ DOWNLOAD_RE = alternatives(p[len("resources/") :] for p in downloads())
 
 # every helper above is defined: check the config before any rule is built
 check_config()
+check_cross_dataset()

@@ -18,11 +18,12 @@ rule train_score_model:
         "../../envs/artrl.yaml"
     threads: 2
     params:
+        data=score_data,
         args=score_model_args,
         seed=config["seed"],
         device=torch_device,
     shell:
-        "python -m artrl.models.train_score --dataset {wildcards.dataset} {params.args:q}"
+        "python -m artrl.models.train_score --dataset {params.data} {params.args:q}"
         " --seed {params.seed} --threads {threads} --device {params.device}"
         " --out {output} > {log} 2>&1"
 
