@@ -105,3 +105,13 @@ def test_cli_writes_csv_and_markdown(tmp_path, entries, capsys):
         main(["--cell", "bad", "--out", str(tmp_path / "x.csv")])
     assert e.value.code == 2 and not (tmp_path / "x.csv").exists()
     assert "ROW|MADE_ON|TARGET=PATH" in capsys.readouterr().err
+
+
+def test_module_help_runs_as_a_program():
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "artrl.report_matrix", "--help"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and "ROW|MADE_ON|TARGET=PATH" in r.stdout
