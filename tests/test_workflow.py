@@ -229,16 +229,22 @@ def tiny_gauss1d_run(tmp_path_factory) -> tuple[Path, Path, dict]:
     cfg = _tiny_gauss1d_config()
     cfg_file = root / "tiny.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = _run_workflow(root, cfg_file, "demo")
+    return work, cfg_file, cfg
+
+
+def _run_workflow(root: Path, cfg_file: Path, target: str) -> Path:
+    """Run ``target`` of the workflow for real (2 cores) in ``root/work``; that folder."""
     work = root / "work"
     work.mkdir()
     r = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
          "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
-         "--cores", "2", "--show-failed-logs", "demo"],
+         "--cores", "2", "--show-failed-logs", target],
         cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-4000:]
-    return work, cfg_file, cfg
+    return work
 
 
 def test_tiny_gauss1d_chain_runs_end_to_end(tiny_gauss1d_run):
@@ -470,16 +476,7 @@ def test_tiny_cross_dataset_matrix_runs_end_to_end(tmp_path):
 
     cfg_file = tmp_path / "cross.yaml"
     cfg_file.write_text(yaml.safe_dump(_tiny_cross_config(), allow_unicode=True))
-    work = tmp_path / "work"
-    work.mkdir()
-    r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
-         "--cores", "2", "--show-failed-logs", "results/tables/cross_dataset.csv"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(),
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr[-4000:]
-    res = work / "results"
+    res = _run_workflow(tmp_path, cfg_file, "results/tables/cross_dataset.csv") / "results"
     for K in (2, 3):
         g3 = Schedule.load(res / f"schedules/g3/art_analytic/K{K}.json")
         g80 = Schedule.load(res / f"schedules/g80/art_analytic/K{K}.json")

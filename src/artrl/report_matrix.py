@@ -34,7 +34,13 @@ from typing import Any
 import pandas as pd
 
 from artrl.io import read_json, write_text
-from artrl.report import PROVENANCE_COLUMNS, ReportError, provenance, provenance_footer
+from artrl.report import (
+    PROVENANCE_COLUMNS,
+    ReportError,
+    load_metrics,
+    provenance,
+    provenance_footer,
+)
 from artrl.report_images import load_fid_file
 
 COLUMNS = (
@@ -94,12 +100,8 @@ def load_cell(entry: str) -> Cell:
         raise ReportError(f"{p}: expected a JSON object")
     schedule = path.parent.name  # results/{metrics,fid/<solver>}/<dataset>/<name>/K<K>.json
     if "w2_exact" in d:
-        K, w2 = d.get("K"), d.get("w2_exact")
-        if isinstance(K, bool) or not isinstance(K, int) or K < 1:
-            raise ReportError(f"{p}: 'K' must be an integer >= 1, got {K!r}")
-        if isinstance(w2, bool) or not isinstance(w2, int | float):
-            raise ReportError(f"{p}: 'w2_exact' must be a number, got {w2!r}")
-        return Cell(row, made_on, target, "W2", d.get("solver"), K, None, float(w2), schedule, p)
+        m = load_metrics([f"{schedule}={p}"])[0]
+        return Cell(row, made_on, target, "W2", m.solver, m.K, None, m.w2_exact, schedule, p)
     if "fid" in d:
         r = load_fid_file(f"{schedule}={p}")
         if r.K is None:
