@@ -522,7 +522,8 @@ def test_cross_dataset_matrix_dry_run(tmp_path):
                 )
                 fid_cells |= {(tg["dataset"], name, K) for K in klist}
     assert counts["w2_metrics"] == len(w2_cells) == 6 * 4
-    assert counts["fid_cell"] == counts["sample_shard"] == len(fid_cells) == 2 * 9 * 4
+    # nine rows on digits (NFE 5, 9, 13, 19) and on digits16 (NFE 5, 9, 13)
+    assert counts["fid_cell"] == counts["sample_shard"] == len(fid_cells) == 9 * 4 + 9 * 3
     assert counts["train_score_model"] == counts["fid_classifier"] == 2  # digits, digits16
     # ART-RL: gauss1d at K = 100, digits and digits16 at K = 18; no other training
     assert counts["art_train"] == 3
