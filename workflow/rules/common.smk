@@ -280,7 +280,10 @@ def check_cross_dataset():
     for key, tg in block["targets"].items():
         ds = tg["dataset"]
         if ds not in config["datasets"]:
-            raise ValueError(f"{where}/targets/{key}/dataset: {ds!r} is not a dataset")
+            raise ValueError(
+                f"{where}/targets/{key}/dataset: {ds!r} is not a dataset of this config; "
+                "add it under datasets: or drop the cross_dataset: block"
+            )
         tables = ["w2"] if ds in w2_datasets_all() else table_ids_all(ds)
         if tg["table"] not in tables:
             raise ValueError(
