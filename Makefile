@@ -32,7 +32,7 @@ demo-digits: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo_digits --config core_only=True
 
 test: install
-	$(RUN) $(BIN)/python -m pytest -q
+	$(RUN) $(BIN)/python -m pytest -q --durations=20
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -158,7 +158,7 @@ def art_analytic_name(dataset):
 def art_config_class():
     """artrl's ARTConfig (to check art blocks before any job), or None outside the artrl env."""
     try:
-        from artrl.art.rl import ARTConfig
+        from artrl.art.config import ARTConfig
     except ImportError:
         return None
     return ARTConfig

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from artrl.art.config import ARTConfig
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step, noise_level
 from artrl.io import atomic_write, sigterm_flag
 from artrl.solvers import CountingDenoiser
@@ -41,101 +42,6 @@ __all__ = ["ARTConfig", "ARTTrainer", "MLP", "Rollout", "TrainingDiverged"]
 
 class TrainingDiverged(RuntimeError):
     """A non-finite quantity appeared during ART-RL training."""
-
-
-@dataclass
-class ARTConfig:
-    """Hyperparameters of Algorithm 1. Defaults are the paper's (App. C) where it states one."""
-
-    K: int = 100  # t-grid steps; Δt = T/K
-    T: float = 3.0  # clock length = σ_max (paper §1.1)
-    iterations: int = 5000  # N
-    batch: int = 1  # trajectories per iteration (paper: one; not stated for images)
-    lam: float = 0.1  # λ, policy variance scale (Eq. 11)
-    eps: float = 1e-6  # ε, floor on |Q| in the variance
-    lr_actor: float = 1e-4  # Adam step a_n for Eq. 22b
-    lr_critic: float = 1e-4  # Adam step a_n for Eq. 22a
-    lr_gamma: float = 1e-4  # Lagrange step for Eq. 23
-    gamma_kp: float = 0.0  # proportional gain on the budget error (PI multiplier; 0 = Eq. 23)
-    lr_final_frac: float = 1.0  # cosine decay of all three steps to this fraction (1 = constant)
-    gamma0: float = 0.0  # γ_0
-    hidden: int = 128  # MLP width (App. C)
-    layers: int = 3  # MLP depth (App. C)
-    td_lambda: float = 0.0  # 0: the one-step δ_k of Eq. 22; >0: λ-returns Σ_j td_lambda^(j−k) δ_j
-    critic_warmup: int = 0  # critic-only iterations before the actor and γ move
-    grad_clip: float = 0.0  # global-norm clip on each network's gradient (0 = off)
-    features: str = "raw"  # "raw": (t/T, ψ/T, x/σ_prior); "summary": low-dim image features
-    theta_init: float = 1.0  # the actor starts as the clock θ ≡ theta_init (Uniform schedule)
-    # "uniform": start from θ ≡ theta_init; "edm": fit the actor's mean to EDM's ρ-grid clock
-    # (σ_min = init_sigma_min, ρ = init_rho) on rollouts of that clock before Algorithm 1
-    init_schedule: str = "uniform"
-    init_rho: float = 7.0
-    init_sigma_min: float = 2e-3
-    init_steps: int = 300  # Adam steps of that fit
-    actor_output: str = "linear"  # μ = NN (paper) or "exp": μ = exp(NN) > 0, for stiff clocks
-    # ablations (paper.md "Next checks"): "adaptive" is Eq. 11's λ / max(|Q|, ε); "fixed" uses
-    # the state-independent variance fixed_var (λ when fixed_var = 0)
-    variance: str = "adaptive"
-    fixed_var: float = 0.0
-    # the actor's inputs: "state" (the features above) or "time" (t/T alone: a time-only
-    # actor, i.e. a schedule; the critic keeps the state features)
-    actor_inputs: str = "state"
-    clip_psi: bool = True  # clip ψ to [0, T] in the state (App. C)
-    s_floor: float = 1e-6  # floor on s = T − ψ inside F and Q
-    jvp_mode: str = "auto"  # Q by forward-mode JVP, falling back to double backward
-    # the running cost's error proxy: "euler" (the paper's |Q|θ²Δt) or "heun" (2|R̃|θ³Δt² on
-    # all steps but the last, which stays Euler; docs/heun_proxy.md)
-    proxy: str = "euler"
-    # a constant factor on the running cost (the same optimum; it sets the cost's scale against
-    # λ t and the budget term γθΔt, e.g. 1/(2Δt) puts the Heun proxy on its Δt-free scale)
-    cost_scale: float = 1.0
-    net_dtype: str = "float64"  # actor/critic precision (float64 is faster on CPU here)
-    checkpoint_every: int = 100  # M
-    distill_trajectories: int = 10000  # trajectories kept for distillation (the last ones)
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "art config") -> ARTConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise KeyError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        out = {}
-        for k, v in d.items():
-            typ = type(getattr(cls(), k))
-            if typ is float and isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
-            if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
-                raise TypeError(f"{where}: key {k!r} must be {typ.__name__}, got {v!r}")
-            out[k] = v
-        return cls(**out)
-
-    # the allowed values of the string options (checked when a config is built)
-    CHOICES = {
-        "features": ("raw", "summary"),
-        "init_schedule": ("uniform", "edm"),
-        "actor_output": ("linear", "exp"),
-        "variance": ("adaptive", "fixed"),
-        "actor_inputs": ("state", "time"),
-        "jvp_mode": ("auto", "forward", "reverse"),
-        "proxy": ("euler", "heun"),  # docs/heun_proxy.md
-        "net_dtype": ("float32", "float64"),
-    }
-
-    def __post_init__(self) -> None:
-        self.check()
-
-    def check(self) -> None:
-        """A ValueError naming the option whose value is not one of its CHOICES."""
-        for key, allowed in self.CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(
-                    f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
-                )
-
-    @property
-    def dt(self) -> float:
-        return self.T / self.K
 
 
 class MLP(nn.Module):
