@@ -148,6 +148,11 @@ BAD_CROSS = {
         "mnist",
         "cross_dataset/rows/0/made_on: 'mnist'",
     ),
+    "cross_dataset compare_to": (
+        ("cross_dataset", "rows", 3, "compare_to"),
+        "ART-RX",
+        "cross_dataset/rows/3/compare_to: 'ART-RX' is not the label of another row",
+    ),
     "table named like one of the solvers": (
         ("datasets", "digits", "solvers", "rk4"),
         [2],

@@ -78,6 +78,29 @@ def test_markdown_has_a_section_per_target_and_the_summary(entries):
     assert "EDM" not in summary
 
 
+def test_compare_to_takes_the_diagonal_of_another_row(tmp_path, entries):
+    """A variant transfer ("ART-RL (log)", made on g, only evaluated on d) has no diagonal of its
+    own: with compare_to its ratios divide by ART-RL's diagonal on d; without, they are NaN."""
+    log = [
+        f"ART-RL (log)|g|d={_fid(tmp_path, 'digits', 'art_rl_from_g_log', K, v)}"
+        for K, v in {3: (3.0), 5: (1.5)}.items()
+    ]
+    cells = load_cells(entries + log)
+    plain = matrix_table(cells)
+    assert plain[plain["row"] == "ART-RL (log)"]["ratio"].isna().all()
+    df = matrix_table(cells, compare_to={"ART-RL (log)": "ART-RL"})
+    by = {(r.row, r.K): r for r in df.itertuples() if r.target == "d"}
+    assert by["ART-RL (log)", 3].ratio == pytest.approx(3.0 / 2.0, rel=1e-15)
+    assert by["ART-RL (log)", 5].ratio == pytest.approx(1.5 / 0.5, rel=1e-15)
+    assert by["ART-RL (log)", 3].own == 2.0
+    md = matrix_markdown(df, {"g": "G", "d": "D"}, compare_to={"ART-RL (log)": "ART-RL"})
+    assert "| ART-RL (log) | G | 3.00 (×1.50) | 1.50 (×3.00) |" in md
+    summary = md[md.index("## Summary") :]
+    assert f"| ART-RL (log) | G |  | {math.sqrt(1.5 * 3.0):.2f} |" in summary
+    with pytest.raises(ReportError, match="no cells of row 'ART-RX'"):
+        matrix_table(cells, compare_to={"ART-RL (log)": "ART-RX"})
+
+
 def test_errors_name_the_entry(tmp_path, entries):
     with pytest.raises(ReportError, match="ROW\\|MADE_ON\\|TARGET=PATH"):
         load_cell("ART-RL|g=" + entries[0].split("=", 1)[1])
@@ -101,6 +124,9 @@ def test_cli_writes_csv_and_markdown(tmp_path, entries, capsys):
     df = pd.read_csv(out)
     assert len(df) == len(entries)
     assert (tmp_path / "tables" / "cross.md").read_text().startswith("# Cross-data-set matrix")
+    with pytest.raises(SystemExit) as e:
+        main(["--cell", *entries, "--compare-json", "[]", "--out", str(tmp_path / "y.csv")])
+    assert e.value.code == 2 and "--compare-json must be a JSON object" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["--cell", "bad", "--out", str(tmp_path / "x.csv")])
     assert e.value.code == 2 and not (tmp_path / "x.csv").exists()

@@ -11,7 +11,9 @@ Each input is ``ROW|MADE_ON|TARGET=PATH``: ROW is the row's label (e.g. ``ART-RL
 ``ART-RL (log range)``), MADE_ON the data set the schedule was made on (``none`` for a fixed
 baseline), TARGET the evaluated data set. The metric (W2 or FID) and the budget (K, NFE) are
 read from the file. A cell's *ratio* is its value over the value of the same ROW made on TARGET
-itself at the same budget (the diagonal): the price of using another data set's schedule.
+itself at the same budget (the diagonal): the price of using another data set's schedule. A
+row may take its diagonal from another row instead (``compare_to``, e.g. ``ART-RL (log
+range)`` → ``ART-RL``: the same method transferred another way, with no diagonal of its own).
 
 Outputs: a long CSV (one line per cell, provenance columns on each) and a Markdown file with,
 per evaluated data set, rows = (method, made on) and columns = budgets, and a summary matrix
@@ -127,12 +129,24 @@ def load_cells(entries: Sequence[str]) -> list[Cell]:
     return cells
 
 
-def matrix_table(cells: Sequence[Cell], prov: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The long table: one line per cell with the diagonal value (``own``) and the ratio."""
+def matrix_table(
+    cells: Sequence[Cell],
+    prov: dict[str, Any] | None = None,
+    compare_to: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The long table: one line per cell with the diagonal value (``own``) and the ratio.
+    ``compare_to`` maps a row label to the label whose diagonal its cells are divided by (by
+    default its own)."""
+    compare = dict(compare_to or {})
+    labels = {c.row for c in cells}
+    for row, other in compare.items():
+        if row not in labels or other not in labels:
+            missing = row if row not in labels else other
+            raise ReportError(f"compare_to {row!r} -> {other!r}: no cells of row {missing!r}")
     own = {(c.row, c.target, c.budget): c.value for c in cells if c.made_on == c.target}
     rows = []
     for c in cells:
-        o = own.get((c.row, c.target, c.budget), math.nan)
+        o = own.get((compare.get(c.row, c.row), c.target, c.budget), math.nan)
         ratio = c.value / o if (o == o and o > 0) else math.nan
         rows.append(
             {
@@ -176,10 +190,12 @@ def matrix_markdown(
     df: pd.DataFrame,
     target_labels: dict[str, str] | None = None,
     prov: dict[str, Any] | None = None,
+    compare_to: dict[str, str] | None = None,
 ) -> str:
     """Per evaluated data set: rows (method, made on), columns budgets, value (× ratio to the
     diagonal); then the summary matrix of geometric-mean ratios."""
     names = dict(target_labels or {})
+    compare = dict(compare_to or {})
     targets = _order(df["target"])
     lines = [
         "# Cross-data-set matrix",
@@ -206,7 +222,7 @@ def matrix_markdown(
                     cells.append("")
                     continue
                 text = _fmt(float(r["value"]), metric)
-                if made_on != t and math.isfinite(float(r["ratio"])):
+                if (made_on != t or row in compare) and math.isfinite(float(r["ratio"])):
                     text += f" (×{float(r['ratio']):.2f})"
                 cells.append(text)
             made = "—" if made_on == "none" else names.get(made_on, made_on)
@@ -227,7 +243,7 @@ def matrix_markdown(
             gt = g[g["target"] == t]
             if gt.empty:
                 cells.append("")
-            elif made_on == t:
+            elif made_on == t and row not in compare:
                 cells.append("1")
             else:
                 m = _geo_mean([float(v) for v in gt["ratio"]])
@@ -244,10 +260,11 @@ def write_matrix(
     out_md: str | Path,
     target_labels: dict[str, str] | None = None,
     prov: dict[str, Any] | None = None,
+    compare_to: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    df = matrix_table(cells, prov)
+    df = matrix_table(cells, prov, compare_to)
     write_text(out_csv, df.to_csv(index=False))
-    write_text(out_md, matrix_markdown(df, target_labels, prov))
+    write_text(out_md, matrix_markdown(df, target_labels, prov, compare_to))
     return df
 
 
@@ -270,6 +287,11 @@ def _parser() -> argparse.ArgumentParser:
         default="{}",
         help='display names of the data sets, e.g. {"digits": "digits 8×8"}',
     )
+    p.add_argument(
+        "--compare-json",
+        default="{}",
+        help='rows whose ratios use another row\'s diagonal, e.g. {"ART-RL (log range)": "ART-RL"}',
+    )
     p.add_argument("--config-digest", default=None, help="provenance column")
     p.add_argument("--seed", default=None, help="provenance column")
     p.add_argument("--out", required=True, type=Path, help="CSV; the Markdown goes beside it")
@@ -282,6 +304,9 @@ def main(argv: list[str] | None = None) -> Path:
         labels = json.loads(a.labels_json)
         if not isinstance(labels, dict):
             raise ReportError("--labels-json must be a JSON object")
+        compare = json.loads(a.compare_json)
+        if not isinstance(compare, dict):
+            raise ReportError("--compare-json must be a JSON object")
         cells = load_cells(a.cell)
         write_matrix(
             cells,
@@ -289,6 +314,7 @@ def main(argv: list[str] | None = None) -> Path:
             out_md=a.out.with_suffix(".md"),
             target_labels=labels,
             prov=provenance(a.config_digest, a.seed),
+            compare_to=compare,
         )
     except (ReportError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)

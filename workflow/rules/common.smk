@@ -290,7 +290,14 @@ def check_cross_dataset():
                 f"{where}/targets/{key}/table: {tg['table']!r} is not a table of dataset "
                 f"{ds!r} (one of {tables})"
             )
+    labels = {row["label"] for row in block["rows"]}
     for i, row in enumerate(block["rows"]):
+        other = row.get("compare_to")
+        if other is not None and (other not in labels or other == row["label"]):
+            raise ValueError(
+                f"{where}/rows/{i}/compare_to: {other!r} is not the label of another row "
+                f"({sorted(labels - {row['label']})})"
+            )
         if row["made_on"] not in (*block["targets"], "none"):
             raise ValueError(
                 f"{where}/rows/{i}/made_on: {row['made_on']!r} is not a key of targets "
@@ -816,6 +823,15 @@ def cross_labels_json(wildcards):
     targets = cross_dataset_cfg()["targets"]
     return json.dumps(
         {k: tg.get("label", k) for k, tg in targets.items()}, ensure_ascii=False
+    )
+
+
+def cross_compare_json(wildcards):
+    """{row label: label whose diagonal its ratios use} (rows with compare_to)."""
+    rows = cross_dataset_cfg()["rows"]
+    return json.dumps(
+        {r["label"]: r["compare_to"] for r in rows if "compare_to" in r},
+        ensure_ascii=False,
     )
 
 

@@ -27,9 +27,11 @@ rule cross_dataset_table:
     params:
         cells=cross_cell_args,
         labels=cross_labels_json,
+        compare=cross_compare_json,
         digest=cross_digest,
         seed=config["seed"],
     shell:
         "python -m artrl.report_matrix --cell {params.cells:q}"
-        " --labels-json {params.labels:q} --config-digest {params.digest}"
+        " --labels-json {params.labels:q} --compare-json {params.compare:q}"
+        " --config-digest {params.digest}"
         " --seed {params.seed} --out {output.csv} > {log} 2>&1"
