@@ -153,6 +153,11 @@ BAD_CROSS = {
         "ART-RX",
         "cross_dataset/rows/3/compare_to: 'ART-RX' is not the label of another row",
     ),
+    "cross_dataset compare_to of one label": (
+        ("cross_dataset", "rows", 0, "compare_to"),
+        "ART-analytic",
+        "cross_dataset/rows/1/compare_to: None differs from row 0's 'ART-analytic'",
+    ),
     "table named like one of the solvers": (
         ("datasets", "digits", "solvers", "rk4"),
         [2],

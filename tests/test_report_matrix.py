@@ -83,7 +83,7 @@ def test_compare_to_takes_the_diagonal_of_another_row(tmp_path, entries):
     own: with compare_to its ratios divide by ART-RL's diagonal on d; without, they are NaN."""
     log = [
         f"ART-RL (log)|g|d={_fid(tmp_path, 'digits', 'art_rl_from_g_log', K, v)}"
-        for K, v in {3: (3.0), 5: (1.5)}.items()
+        for K, v in {3: 3.0, 5: 1.5}.items()
     ]
     cells = load_cells(entries + log)
     plain = matrix_table(cells)

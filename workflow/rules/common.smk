@@ -291,12 +291,20 @@ def check_cross_dataset():
                 f"{ds!r} (one of {tables})"
             )
     labels = {row["label"] for row in block["rows"]}
+    # label -> (compare_to, first row): rows of one label share one diagonal
+    compare_of = {}
     for i, row in enumerate(block["rows"]):
         other = row.get("compare_to")
         if other is not None and (other not in labels or other == row["label"]):
             raise ValueError(
                 f"{where}/rows/{i}/compare_to: {other!r} is not the label of another row "
                 f"({sorted(labels - {row['label']})})"
+            )
+        first = compare_of.setdefault(row["label"], (other, i))
+        if first[0] != other:
+            raise ValueError(
+                f"{where}/rows/{i}/compare_to: {other!r} differs from row {first[1]}'s "
+                f"{first[0]!r}; rows labelled {row['label']!r} share one diagonal"
             )
         if row["made_on"] not in (*block["targets"], "none"):
             raise ValueError(
