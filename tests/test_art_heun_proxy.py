@@ -131,7 +131,15 @@ DCFG = {"model": {"type": "gaussian", "std": 1.0, "dim": 1}, "sigma_max": T}
 
 
 def _trainer(K, **kw):
-    art = dict(batch=16, iterations=4, hidden=16, lr_actor=1e-3, lr_critic=1e-3, lr_gamma=1e-2)
+    art = dict(
+        clock="sigma",
+        batch=16,
+        iterations=4,
+        hidden=16,
+        lr_actor=1e-3,
+        lr_critic=1e-3,
+        lr_gamma=1e-2,
+    )
     return make_trainer({**DCFG, "art": {**art, **kw}}, K=K, seed=0)
 
 

@@ -15,6 +15,7 @@ DCFG = {"model": {"type": "gaussian", "std": 1.0, "dim": 1}, "sigma_max": 3.0}
 
 def small(**kw):
     art = dict(
+        clock="sigma",  # this file tests the paper's clock (artrl.art.rl); tests/test_art_logrl.py
         batch=16,
         iterations=12,
         checkpoint_every=4,

@@ -6,13 +6,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-__all__ = ["ARTConfig"]
+__all__ = ["ARTConfig", "LOG_CLOCK_DEFAULTS"]
+
+# The one default setting of the scale-free clock (docs/art_clock.md): measured on the 1-D
+# Gaussians of every noise range (benchmarks/art_rl_grid.py). A data set's art block sets only
+# budget keys (iterations, batch) on top of these.
+LOG_CLOCK_DEFAULTS = {
+    "iterations": 600,
+    "batch": 128,
+    "action_std": 0.15,
+    "lr_actor": 3e-3,
+    "lr_critic": 1e-3,
+    "td_lambda": 1.0,  # Monte-Carlo returns: with λ < 1 the critic's bias stalled the actor
+    "critic_warmup": 20,
+    "grad_clip": 1.0,
+    "lr_final_frac": 0.1,
+    "checkpoint_every": 100,
+}
 
 
 @dataclass
 class ARTConfig:
     """Hyperparameters of Algorithm 1. Defaults are the paper's (App. C) where it states one."""
 
+    # "sigma": the paper's clock speed θ with the Lagrange multiplier γ (Eqs. 9, 23;
+    # artrl.art.rl); "log": the scale-free clock (artrl.art.logrl, docs/art_clock.md), which
+    # is what a config's art block gets unless it says clock: sigma (see from_dict)
+    clock: str = "sigma"
+    # where the grid ends (clock: log): "paper" σ_K = 0; "code" (EDM) σ_{K−1} = sigma_min, then
+    # 0. make_trainer takes both from the dataset's analytic block, as ART-analytic does
+    convention: str = "paper"
+    sigma_min: float = 2e-3
+    action_std: float = 0.3  # clock: log: the policy's std on the action a (a logit offset)
+    # clock: log: "path": the state follows the PF-ODE path (substeps Heun sub-steps a step) and
+    # each step is charged |Q| integrated along it (artrl.art.cost); "left": the paper's one
+    # Euler step charged |Q| at its start (gamed by long steps, docs/art_clock.md)
+    cost_quadrature: str = "path"
+    substeps: int = 2
+    antithetic: bool = True  # clock: log: rollouts in pairs, one start, opposite noise
+    distill_frac: float = 0.25  # clock: log: distil from the last quarter of the iterations
     K: int = 100  # t-grid steps; Δt = T/K
     T: float = 3.0  # clock length = σ_max (paper §1.1)
     iterations: int = 5000  # N
@@ -62,6 +94,12 @@ class ARTConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "art config") -> ARTConfig:
+        """The config of a workflow ``art:`` block: the scale-free clock with
+        :data:`LOG_CLOCK_DEFAULTS` unless the block says ``clock: sigma`` (then the dataclass
+        defaults, the paper's). Unknown keys and wrongly typed values raise."""
+        d = dict(d)
+        if d.get("clock", "log") == "log":
+            d = {"clock": "log", **LOG_CLOCK_DEFAULTS, **d}
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(d) - set(known))
         if unknown:
@@ -78,6 +116,9 @@ class ARTConfig:
 
     # the allowed values of the string options (checked when a config is built)
     CHOICES = {
+        "clock": ("log", "sigma"),
+        "convention": ("paper", "code"),
+        "cost_quadrature": ("path", "left"),
         "features": ("raw", "summary"),
         "init_schedule": ("uniform", "edm"),
         "actor_output": ("linear", "exp"),

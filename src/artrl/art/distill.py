@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from artrl.schedules import Schedule, ScheduleError, from_psi
+from artrl.art.clock import average_grids
+from artrl.schedules import Schedule, ScheduleError, from_psi, validate
 
 __all__ = ["distill", "main"]
 
@@ -65,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source",
         choices=["executed", "mean"],
-        default="executed",
-        help="average the executed controls θ_k (paper) or the actor means μ_k",
+        default=None,
+        help="average the executed controls θ_k (paper) or the actor means μ_k; default: "
+        "executed for clock: sigma, mean (the settled policy's grids) for clock: log",
     )
     p.add_argument("--out", required=True, help="schedule JSON to write")
     return p
@@ -75,14 +77,31 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Path:
     a = _parser().parse_args(argv)
     try:
+        with np.load(a.rollouts) as z0:
+            default_source = "mean" if "sigmas" in z0.files else "executed"
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: {a.rollouts}: not an artrl rollouts file ({e})") from None
+    a.source = a.source or default_source
+    try:
         z = np.load(a.rollouts)
         T, K = float(z["T"]), int(z["K"])
-        theta = z["theta" if a.source == "executed" else "mu"]
+        log_clock = "sigmas" in z.files  # clock: log (artrl.art.logrl)
+        if log_clock:
+            grids = z["sigmas" if a.source == "mean" else "sigmas_executed"]
+            convention, sigma_min = str(z["convention"]), float(z["sigma_min"])
+        else:
+            theta = z["theta" if a.source == "executed" else "mu"]
     except (OSError, KeyError, ValueError) as e:
         raise SystemExit(f"error: {a.rollouts}: not an artrl rollouts file ({e})") from None
     try:
-        psi, info = distill(theta, T)
-        sigmas = from_psi(psi, T)
+        if log_clock:  # every grid ends where it must: average in the clock coordinate
+            sigmas, info = average_grids(grids, convention, sigma_min, T)
+            sigmas = validate(sigmas, sigma_max=T, K=K, name=str(a.rollouts))
+            info["clock"] = "log"
+            info["dropped"] = 0  # no budget to rescale: every grid is kept
+        else:
+            psi, info = distill(theta, T)
+            sigmas = from_psi(psi, T)
     except (ValueError, ScheduleError) as e:
         raise SystemExit(
             f"error: {a.rollouts}: the mean clock speed is not positive at every step, so it "

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from artrl.art.logrl import LogClockTrainer
 from artrl.art.rl import ARTConfig, ARTTrainer
 from artrl.device import DEVICE_HELP, device_arg
 from artrl.io import write_npz, write_text
@@ -45,10 +46,16 @@ def make_trainer(dcfg: dict, K: int, seed: int, device: str = "cpu", **overrides
     T = float(dcfg["sigma_max"])
     art = dict(dcfg.get("art", {}))
     art.update(overrides)
+    # the grid's end, as ART-analytic's (datasets.<name>.analytic), unless art sets it
+    ends = dcfg.get("analytic", {})
+    for key in ("convention", "sigma_min"):
+        if key in ends and key not in art:
+            art[key] = ends[key]
     cfg = ARTConfig.from_dict(art, where="datasets.<name>.art")
     cfg.K, cfg.T, cfg.seed = int(K), T, int(seed)
     bundle = build(dcfg["model"], T, device)
-    return ARTTrainer(
+    cls = LogClockTrainer if cfg.clock == "log" else ARTTrainer
+    return cls(
         bundle.D,
         cfg,
         bundle.prior,
@@ -94,9 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped at iteration {tr.iteration} of {tr.cfg.iterations} (checkpoint kept)")
         return 0
     write_text(out / "train_log.csv", pd.DataFrame(tr.history).to_csv(index=False))
-    arrays = {
-        "theta": tr.buffer_theta,
-        "mu": tr.buffer_mu,
+    if isinstance(tr, LogClockTrainer):  # the grids of the settled policy (artrl.art.clock)
+        arrays = {
+            "sigmas": tr.buffer_mean_sigmas,
+            "sigmas_executed": tr.buffer_sigmas,
+            "convention": np.str_(tr.cfg.convention),
+            "sigma_min": np.float64(tr.cfg.sigma_min),
+        }
+    else:
+        arrays = {"theta": tr.buffer_theta, "mu": tr.buffer_mu}
+    arrays |= {
         "T": np.float64(tr.cfg.T),
         "K": np.int64(tr.cfg.K),
         "gamma": np.float64(tr.gamma),

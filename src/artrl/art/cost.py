@@ -1,0 +1,175 @@
+"""The expected ART cost of a σ-grid, and the step cost that ART-RL is trained on.
+
+The continuous ART objective (arXiv 2601.18681 §2, Eq. 9) charges the error density
+|Q(x(t), ψ(t))| θ(t)² over the clock. On a grid whose step k has the constant speed
+θ_k = Δσ_k / Δt (Δt = T/K, Δσ_k = σ_k − σ_{k+1}) the exact charge of step k is
+
+    c_k = ∫_{t_k}^{t_{k+1}} |Q| θ_k² dt = θ_k ∫_{σ_{k+1}}^{σ_k} |Q(x(σ), σ)| dσ,
+
+x(σ) being the path the step really takes: Euler's straight line x_k + (σ_k − σ) F_k.
+
+* The **plain** (left-point) cost charges |Q_k| θ_k² Δt, |Q| at the step's start
+  (the discretisation of Eq. 22's δ_k). Along an image trajectory |Q| spans ~7 decades, so a
+  long step that starts where |Q| is small is nearly free under it: a grid can game it
+  (docs/art_clock.md measures by how much).
+* The **refined** cost splits each step into m sub-steps with nodes spaced in log σ
+  (linearly for a step that ends at σ = 0) and integrates |Q| along the step by the trapezoid
+  rule on σ|Q| in log σ: it converges to the exact c_k as m grows.
+* ART-RL's training charge, :func:`step_integral` (``logmean``), uses the two ends only:
+  with |Q| a power law of σ inside the step (σ|Q| exponential in log σ) the integral is the
+  logarithmic mean of σ|Q| at the two ends times Δ log σ, exact for power laws; it costs one
+  JVP at the end of a trajectory more than the left-point rule (every other step end is the
+  next step's start).
+
+The last step into σ = 0 of a code-convention grid (EDM: σ_{K−1} = σ_min, then 0) is the same
+for every grid with that σ_min and |Q| ~ 1/σ makes its integral diverge: :func:`art_costs`
+leaves it out there (``convention="code"``) and charges it in the paper's convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from artrl.art.dynamics import batch_norm, drift, drift_and_q
+
+if TYPE_CHECKING:
+    from artrl.solvers import Denoiser
+
+__all__ = ["advance", "art_costs"]
+
+
+def _expand(v: Tensor, like: Tensor) -> Tensor:
+    return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
+
+
+def advance(
+    D: Denoiser,
+    x: Tensor,
+    s_a: Tensor,
+    s_b: Tensor,
+    F_a: Tensor,
+    q_a: Tensor,
+    m: int,
+    *,
+    T: float,
+    labels: Tensor | None = None,
+    s_floor: float = 1e-6,
+    jvp_mode: str = "auto",
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Follow the PF-ODE path from σ = s_a to s_b (per sample, s_a > s_b ≥ 0) with ``m`` Heun
+    sub-steps (nodes geometric in σ, linear when s_b = 0; Euler into σ = 0 as EDM does), and
+    integrate |Q| along it: the trapezoid rule on σ|Q| in log σ (on |Q| in σ for s_b = 0).
+
+    ``F_a``, ``q_a`` are F and |Q| at (x, s_a). Returns (x, F, |Q|) at s_b and ∫_{s_b}^{s_a}|Q|dσ.
+    Every node costs one denoiser call and one JVP, every Heun predictor one call more.
+    """
+    pos = s_b > 0
+    ratio = torch.where(pos, s_b / s_a, torch.ones_like(s_a))
+    total = torch.zeros_like(s_a)
+    s_prev, F, q = s_a, F_a, q_a
+    for j in range(1, m + 1):
+        frac = j / m
+        s_j = torch.where(pos, s_a * ratio**frac, s_a * (1 - frac))
+        if j == m:
+            s_j = s_b  # exactly
+        h = _expand(s_prev - s_j, x)
+        x_e = x + h * F
+        if bool(pos.all()):
+            F_e = drift(D, x_e, T - s_j, T, labels, s_floor=s_floor)
+            x = x + 0.5 * h * (F + F_e)
+        else:  # σ = 0 ends: Euler there (EDM's last step), Heun elsewhere
+            F_e = drift(D, x_e, T - s_j, T, labels, s_floor=s_floor)
+            heun = x + 0.5 * h * (F + F_e)
+            x = torch.where(_expand(s_j > 0, x), heun, x_e)
+        F_j, Q_j = drift_and_q(D, x, T - s_j, T, labels, s_floor=s_floor, mode=jvp_mode)
+        q_j = batch_norm(Q_j)
+        sp = s_prev.clamp_min(1e-300)
+        sj = torch.where(pos, s_j, torch.ones_like(s_j))
+        geo = 0.5 * (sp / sj).log() * (s_prev * q + s_j * q_j)
+        lin = 0.5 * (s_prev - s_j) * (q + q_j)
+        total = total + torch.where(pos, geo, lin)
+        s_prev, F, q = s_j, F_j, q_j
+    return x, F, q, total
+
+
+def _nodes(s_a: float, s_b: float, m: int) -> np.ndarray:
+    """m + 1 nodes from s_a down to s_b: geometric, or linear when s_b = 0."""
+    if s_b > 0:
+        return np.geomspace(s_a, s_b, m + 1)
+    return np.linspace(s_a, s_b, m + 1)
+
+
+@torch.no_grad()
+def art_costs(
+    D: Denoiser,
+    sigmas: np.ndarray,
+    prior: Callable[[int, torch.Generator], Tensor],
+    n: int,
+    *,
+    m: int = 8,
+    convention: str = "paper",
+    labels=None,
+    seed: int = 0,
+    batch: int = 4096,
+    jvp_mode: str = "auto",
+    s_floor: float = 1e-6,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Plain and refined expected ART cost of a σ-grid.
+
+    Plain: Σ_k |Q(x_k)| θ_k² Δt along the grid's own Euler rollouts (the paper's discretised
+    objective). Refined: Σ_k θ_k ∫|Q| dσ along the PF-ODE path (:func:`advance` with ``m``
+    sub-steps per step), which does not depend on the grid. ``n`` rollouts from ``prior``, a
+    generator seeded by ``seed`` on ``device`` (the model's). ``convention="code"``: the last
+    step (into σ = 0) is left out of both. Returns ``{"plain", "refined", "plain_std",
+    "refined_std", "m", "rollouts"}`` (std: of the per-rollout cost).
+    """
+    if convention not in ("paper", "code"):
+        raise ValueError(f"convention must be paper or code, got {convention!r}")
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    T, K = float(sigmas[0]), len(sigmas) - 1
+    dt = T / K
+    steps = K - 1 if convention == "code" else K
+    gen = torch.Generator(device=torch.device(device)).manual_seed(seed)
+    plain, refined = [], []
+    done = 0
+    kw = dict(s_floor=s_floor, mode=jvp_mode)
+    while done < n:
+        b = min(batch, n - done)
+        x0 = prior(b, gen).to(torch.float64)
+        lab = labels(b, gen) if labels is not None else None
+        c_plain = torch.zeros(b, dtype=torch.float64, device=x0.device)
+        c_ref = torch.zeros_like(c_plain)
+        x, xe = x0, x0
+        F, Q = drift_and_q(D, x, torch.zeros_like(c_plain), T, lab, **kw)
+        q = batch_norm(Q)
+        for k in range(steps):
+            s_a, s_b = sigmas[k], sigmas[k + 1]
+            theta = (s_a - s_b) / dt
+            Fe, Qe = drift_and_q(D, xe, torch.full_like(c_plain, T - s_a), T, lab, **kw)
+            c_plain += batch_norm(Qe) * theta**2 * dt
+            xe = xe + (s_a - s_b) * Fe
+            sa, sb = torch.full_like(c_plain, s_a), torch.full_like(c_plain, s_b)
+            x, F, q, integral = advance(
+                D, x, sa, sb, F, q, m, T=T, labels=lab, s_floor=s_floor, jvp_mode=jvp_mode
+            )
+            c_ref += theta * integral
+        plain.append(c_plain)
+        refined.append(c_ref)
+        done += b
+    p, r = torch.cat(plain), torch.cat(refined)
+    return {
+        "plain": float(p.mean()),
+        "refined": float(r.mean()),
+        "plain_std": float(p.std()) if n > 1 else 0.0,
+        "refined_std": float(r.std()) if n > 1 else 0.0,
+        "m": m,
+        "rollouts": n,
+    }

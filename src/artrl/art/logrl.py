@@ -1,0 +1,293 @@
+"""ART-RL on the scale-free clock (the default, ``clock: log``; docs/art_clock.md).
+
+Algorithm 1 of arXiv 2601.18681 (§4) with three changes, each named in the README's
+deviations table:
+
+1. **The clock** (:mod:`artrl.art.clock`): the actor's Gaussian action a_k sets the fraction of
+   the remaining clock coordinate that step k covers; the last learned step lands on the grid's
+   end, so the budget of Eq. 6 holds on every trajectory by construction and the multiplier γ of
+   Eqs. 9 and 23 is not needed (γ ≡ 0; the γθ term is a null Lagrangian at fixed ends, §2).
+   The path the actor chooses is the same object as the paper's ψ(t); only its
+   parameterisation changes, so the optimum of Eq. 9 is the same schedule.
+2. **The step cost**: each step is charged |Q| integrated over the step it really takes
+   (:func:`artrl.art.cost.step_integral`, exact for power-law |Q|), not |Q| at its start, which
+   a long step from a region of small |Q| games (docs/art_clock.md).
+3. **Scale**: features are dimensionless (steps left, position in the clock coordinate,
+   log(σ|Q|/|F|)), costs are divided by the initial policy's mean cost, advantages are
+   normalised per batch and the policy noise is a fixed ``action_std`` on a; so one default
+   setting fits every noise range and data scale.
+
+Everything else is Algorithm 1: rollouts of the Gaussian policy through the Euler
+discretisation of the ART dynamics (Eq. 4), the critic's TD errors
+δ_k = V̂_{k+1} − V̂_k − c_k (Eq. 22a with the TD(λ) return) and the actor's policy-gradient step
+on log π(a_k) δ_k (Eq. 22b); then distillation to a time-only grid (§5).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from artrl.art.clock import average_grids, base_logit, learned_steps
+from artrl.art.cost import advance
+from artrl.art.dynamics import batch_norm, drift_and_q
+from artrl.art.rl import MLP, ARTConfig, ARTTrainer, TrainingDiverged
+
+__all__ = ["LogClockTrainer", "LogRollout", "clock_features"]
+
+N_FEATURES = 5
+A_MAX = 8.0  # |μ| bound: the fraction stays within sigmoid(±8) of the base one
+
+
+def clock_features(
+    k: int, K_l: int, u: Tensor, sigma: Tensor, F: Tensor, qn: Tensor, x: Tensor, x_scale: float
+) -> Tensor:
+    """Dimensionless actor/critic inputs at step k (docs/art_clock.md):
+    (n/K_l, 1/n, u, log(σ|Q|/|F|)/10), n = K_l − k steps left, u = r/r_0 the part of the
+    clock coordinate left. σ|Q|/|F| is the noise level relative to the data's own scale
+    (σ²/(c² + σ²)-like for Gaussian data of std c); the first three see time only."""
+    n = K_l - k
+    B = u.shape[0]
+    ratio = (qn * sigma / batch_norm(F).clamp_min(1e-300)).clamp_min(1e-30)
+    cols = [
+        torch.full((B,), n / K_l, dtype=u.dtype, device=u.device),
+        torch.full((B,), 1.0 / n, dtype=u.dtype, device=u.device),
+        u,
+        ratio.log().clamp(-20.0, 5.0) / 10.0,
+        (batch_norm(x) / (math.sqrt(x[0].numel()) * x_scale)).clamp_min(1e-30).log() / 10.0,
+    ]
+    return torch.stack(cols, dim=1)
+
+
+class LogRollout:
+    """One batch of trajectories on the scale-free clock; every tensor is detached."""
+
+    def __init__(self, feats, a, mu, cost, plain, sigmas, mean_sigmas):
+        self.feats = feats  # [K_l, B, 4]
+        self.a = a  # [K_l, B] executed actions (0 on the forced last step)
+        self.mu = mu  # [K_l, B] actor means
+        self.cost = cost  # [K_l, B] trained step cost (|Q| integrated over the step)
+        self.plain = plain  # [K_l, B] left-point cost |Q_k| θ_k² Δt
+        self.sigmas = sigmas  # [B, K_l + 1] executed grid
+        self.mean_sigmas = mean_sigmas  # [B, K_l + 1] the actor means' grid along the path
+
+
+class LogClockTrainer(ARTTrainer):
+    """ART-RL on the scale-free clock; the checkpoint, resume and training loop are
+    :class:`ARTTrainer`'s."""
+
+    def __init__(
+        self, D, cfg: ARTConfig, prior, *, data_shape, prior_std, labels=None, device="cpu"
+    ):
+        from artrl.solvers import CountingDenoiser
+
+        cfg.check()
+        if cfg.clock != "log":
+            raise ValueError("LogClockTrainer is the clock: log trainer")
+        self.D, self.cfg, self.prior, self.labels = CountingDenoiser(D), cfg, prior, labels
+        self.device = torch.device(device)
+        self.prior_std = float(prior_std)
+        self.K_l = learned_steps(cfg.K, cfg.convention)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            d_actor = 3 if cfg.actor_inputs == "time" else N_FEATURES
+            self.actor = MLP(d_actor, cfg.hidden, cfg.layers, out_bias=0.0)
+            self.critic = MLP(N_FEATURES, cfg.hidden, cfg.layers, out_bias=0.0)
+        self.net_dtype = getattr(torch, cfg.net_dtype)
+        self.actor.to(self.device, self.net_dtype)
+        self.critic.to(self.device, self.net_dtype)
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
+        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_critic)
+        self.gamma = self.gamma_int = 0.0  # no multiplier: the budget holds by construction
+        self.cost_scale_ref = 0.0  # the first batch's mean cost (set at the first update)
+        self.iteration = 0
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.history: list[dict] = []
+        self.buffer_sigmas = np.zeros((0, cfg.K + 1))
+        self.buffer_mean_sigmas = np.zeros((0, cfg.K + 1))
+        self.buffer_theta = self.buffer_mu = np.zeros((0, cfg.K))  # clock: sigma's, unused
+
+    # the actor's Gaussian over a; the grid's ends are fixed
+    def mean(self, feats: Tensor) -> Tensor:
+        if self.cfg.actor_inputs == "time":
+            feats = feats[..., :3]
+        return self.actor(feats.to(self.net_dtype)).double().clamp(-A_MAX, A_MAX)
+
+    def _sigma(self, r: Tensor) -> Tensor:
+        cfg = self.cfg
+        return cfg.sigma_min * r.exp() if cfg.convention == "code" else r
+
+    def _r0(self) -> float:
+        cfg = self.cfg
+        return math.log(cfg.T / cfg.sigma_min) if cfg.convention == "code" else cfg.T
+
+    def _end(self) -> float:
+        return self.cfg.sigma_min if self.cfg.convention == "code" else 0.0
+
+    def warm_start(self):  # the base grid (a = 0) is the start; nothing to fit
+        return None
+
+    @torch.no_grad()
+    def rollout(self, B: int, *, noise: bool = True, gen: torch.Generator | None = None):
+        cfg, K_l = self.cfg, self.K_l
+        gen = self.gen if gen is None else gen
+        dev, f64 = self.device, torch.float64
+        dt = cfg.T / cfg.K
+        anti = cfg.antithetic and noise is True and B % 2 == 0
+        half = B // 2 if anti else B
+        x = self.prior(half, gen).to(dev, f64)
+        lab = self.labels(half, gen) if self.labels is not None else None
+        if anti:  # pairs with one start and opposite policy noise (antithetic sampling)
+            x = torch.cat([x, x])
+            lab = None if lab is None else torch.cat([lab, lab])
+        r0 = self._r0()
+        r = torch.full((B,), r0, dtype=f64, device=dev)
+        rm = r.clone()
+        sig = torch.full((B,), cfg.T, dtype=f64, device=dev)
+        sigm = sig.clone()
+        F, Q = drift_and_q(
+            self.D, x, cfg.T - sig, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
+        )
+        qn = batch_norm(Q)
+        feats, acts, mus, costs, plains = [], [], [], [], []
+        grid, mgrid = [sig], [sigm]
+        for k in range(K_l):
+            n = K_l - k
+            z = clock_features(k, K_l, r / r0, sig, F, qn, x, self.prior_std)
+            if n > 1:
+                mu = self.mean(z)
+                eps = torch.randn(half, generator=gen, dtype=f64, device=dev) if noise else 0.0
+                if anti:
+                    eps = torch.cat([eps, -eps])
+                a = mu + cfg.action_std * eps
+                base = base_logit(n)
+                r_next = r * (1 - torch.sigmoid(a + base))
+                rm = rm * (1 - torch.sigmoid(mu + base))
+                sig_next, sigm = self._sigma(r_next), self._sigma(rm)
+            else:  # the last learned step lands on the end of the grid
+                mu = a = torch.zeros(B, dtype=f64, device=dev)
+                r_next = torch.zeros_like(r)
+                sig_next = sigm = torch.full_like(sig, self._end())
+            dsig = sig - sig_next
+            theta = dsig / dt  # the paper's clock speed on this step
+            plain = qn * theta**2 * dt  # |Q_k| θ_k² Δt (Eq. 22's charge)
+            if cfg.cost_quadrature == "left":  # the paper: one Euler step, charged at its start
+                x = x + dsig[(...,) + (None,) * (x.ndim - 1)] * F  # Eq. 4
+                F_next, Q_next = drift_and_q(
+                    self.D, x, cfg.T - sig_next, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
+                )
+                qn_next, c = batch_norm(Q_next), plain
+            else:  # the path Eq. 4 really follows, |Q| integrated along it (artrl.art.cost)
+                x, F_next, qn_next, integral = advance(
+                    self.D,
+                    x,
+                    sig,
+                    sig_next,
+                    F,
+                    qn,
+                    cfg.substeps,
+                    T=cfg.T,
+                    labels=lab,
+                    s_floor=cfg.s_floor,
+                    jvp_mode=cfg.jvp_mode,
+                )
+                c = theta * integral
+            feats.append(z), acts.append(a), mus.append(mu), costs.append(c)
+            plains.append(plain)
+            grid.append(sig_next), mgrid.append(sigm)
+            r, sig, F, qn = r_next, sig_next, F_next, qn_next
+        st = torch.stack
+        return LogRollout(
+            st(feats), st(acts), st(mus), st(costs), st(plains), st(grid, 1), st(mgrid, 1)
+        )
+
+    def update(self, ro: LogRollout) -> dict:
+        cfg, K_l = self.cfg, self.K_l
+        lrf = self._lr_factor()
+        for opt, lr in ((self.opt_actor, cfg.lr_actor), (self.opt_critic, cfg.lr_critic)):
+            for g in opt.param_groups:
+                g["lr"] = lr * lrf
+        if self.cost_scale_ref == 0.0:
+            self.cost_scale_ref = float(ro.cost.sum(0).mean())
+            if not (math.isfinite(self.cost_scale_ref) and self.cost_scale_ref > 0):
+                raise TrainingDiverged(f"the first batch's ART cost is {self.cost_scale_ref}")
+        c = ro.cost * cfg.cost_scale / self.cost_scale_ref  # [K_l, B]
+        feats = ro.feats.to(self.net_dtype)
+        v = self.critic(feats).double()  # V̂_k: the (normalised) cost-to-go, negated
+        v_next = torch.cat([v[1:].detach(), torch.zeros_like(v[:1])])  # V̂ at the end: 0
+        delta = v_next - v.detach() - c  # δ_k of Eq. 22 (γ ≡ 0)
+        adv = torch.zeros_like(delta)
+        acc = torch.zeros_like(delta[0])
+        for k in range(K_l - 1, -1, -1):  # TD(λ): A_k = Σ_{j≥k} td_lambda^{j−k} δ_j
+            acc = delta[k] + cfg.td_lambda * acc
+            adv[k] = acc
+        loss_c = -(v * adv).sum(0).mean()  # Eq. 22a with λ-returns
+        self.opt_critic.zero_grad(set_to_none=True)
+        loss_c.backward()
+        self._clip(self.critic)
+        self.opt_critic.step()
+        warm = self.iteration < cfg.critic_warmup
+        if not warm and K_l > 1:
+            act = adv[:-1]  # the last learned step is forced
+            act = (act - act.mean()) / act.std().clamp_min(1e-12)
+            mu = self.mean(feats[:-1])
+            logp = -0.5 * (ro.a[:-1] - mu) ** 2 / cfg.action_std**2
+            loss_a = -(logp * act).sum(0).mean()  # Eq. 22b
+            self.opt_actor.zero_grad(set_to_none=True)
+            loss_a.backward()
+            self._clip(self.actor)
+            self.opt_actor.step()
+        total = ro.cost.sum(0)
+        stats = {
+            "iteration": self.iteration + 1,
+            "gamma": 0.0,
+            "budget_mean": float(ro.sigmas[:, 0].mean() - ro.sigmas[:, -1].mean()),
+            "budget_std": 0.0,
+            "psi_T_mean": float(ro.sigmas[:, 0].mean() - ro.sigmas[:, -1].mean()),
+            "art_cost": float(total.mean()),
+            "art_cost_plain": float(ro.plain.sum(0).mean()),
+            "td_rmse": float(delta.pow(2).mean().sqrt()),
+            "last_sigma_mean": float(ro.mean_sigmas[:, -2].mean()) if K_l > 1 else self._end(),
+            "theta0_mean": float(ro.mu[0].mean()),
+            "thetaK_mean": float(ro.mu[-1].mean()),
+        }
+        bad = [k for k, val in stats.items() if not math.isfinite(val)]
+        if bad:
+            raise TrainingDiverged(
+                f"ART-RL diverged at iteration {self.iteration + 1}: non-finite {bad}; "
+                "lower lr_actor/lr_critic; the last checkpoint is intact."
+            )
+        return stats
+
+    def _remember(self, ro: LogRollout) -> None:
+        """Keep the grids of the last ``distill_frac`` of the iterations (the settled policy)."""
+        cfg = self.cfg
+        if self.iteration < (1.0 - cfg.distill_frac) * cfg.iterations:
+            return
+        tail = [] if cfg.convention == "paper" else [np.zeros((ro.sigmas.shape[0], 1))]
+        ex = np.concatenate([ro.sigmas.cpu().numpy(), *tail], axis=1)
+        me = np.concatenate([ro.mean_sigmas.cpu().numpy(), *tail], axis=1)
+        M = cfg.distill_trajectories
+        self.buffer_sigmas = np.concatenate([self.buffer_sigmas, ex])[-M:]
+        self.buffer_mean_sigmas = np.concatenate([self.buffer_mean_sigmas, me])[-M:]
+
+    def distilled(self, source: str = "mean") -> tuple[np.ndarray, dict]:
+        """The distilled σ-grid of the settled policy (mean grids, or the executed ones)."""
+        grids = self.buffer_mean_sigmas if source == "mean" else self.buffer_sigmas
+        return average_grids(grids, self.cfg.convention, self.cfg.sigma_min, self.cfg.T)
+
+    def state_dict(self) -> dict:
+        sd = super().state_dict()
+        sd["buffer_sigmas"] = self.buffer_sigmas
+        sd["buffer_mean_sigmas"] = self.buffer_mean_sigmas
+        sd["cost_scale_ref"] = self.cost_scale_ref
+        return sd
+
+    def load_state_dict(self, sd: dict) -> None:
+        super().load_state_dict(sd)
+        self.buffer_sigmas = np.asarray(sd["buffer_sigmas"])
+        self.buffer_mean_sigmas = np.asarray(sd["buffer_mean_sigmas"])
+        self.cost_scale_ref = float(sd["cost_scale_ref"])
