@@ -389,7 +389,11 @@ def art_train_cfg(dataset, name=None):
     d = dataset_cfg(dataset)
     out = {k: d[k] for k in ("model", "sigma_max", "solver", "art") if k in d}
     # the grid's ends (convention, sigma_min) are ART-analytic's: the scale-free clock uses them
-    ends = {k: v for k, v in d.get("analytic", {}).items() if k in ("convention", "sigma_min")}
+    ends = {
+        k: v
+        for k, v in d.get("analytic", {}).items()
+        if k in ("convention", "sigma_min")
+    }
     if ends:
         out["analytic"] = ends
     over = schedule_cfg(dataset, name).get("art", {}) if name is not None else {}

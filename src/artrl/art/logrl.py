@@ -265,7 +265,8 @@ class LogClockTrainer(ARTTrainer):
     def _remember(self, ro: LogRollout) -> None:
         """Keep the grids of the last ``distill_frac`` of the iterations (the settled policy)."""
         cfg = self.cfg
-        if self.iteration < (1.0 - cfg.distill_frac) * cfg.iterations:
+        first = min(cfg.iterations - 1, int((1.0 - cfg.distill_frac) * cfg.iterations))
+        if self.iteration < first:  # at least the last iteration is kept
             return
         tail = [] if cfg.convention == "paper" else [np.zeros((ro.sigmas.shape[0], 1))]
         ex = np.concatenate([ro.sigmas.cpu().numpy(), *tail], axis=1)
