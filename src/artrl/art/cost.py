@@ -6,20 +6,15 @@ The continuous ART objective (arXiv 2601.18681 §2, Eq. 9) charges the error den
 
     c_k = ∫_{t_k}^{t_{k+1}} |Q| θ_k² dt = θ_k ∫_{σ_{k+1}}^{σ_k} |Q(x(σ), σ)| dσ,
 
-x(σ) being the path the step really takes: Euler's straight line x_k + (σ_k − σ) F_k.
+x(σ) being the PF-ODE path, which does not depend on the grid (§2, the reviewers' remark).
 
-* The **plain** (left-point) cost charges |Q_k| θ_k² Δt, |Q| at the step's start
-  (the discretisation of Eq. 22's δ_k). Along an image trajectory |Q| spans ~7 decades, so a
-  long step that starts where |Q| is small is nearly free under it: a grid can game it
-  (docs/art_clock.md measures by how much).
-* The **refined** cost splits each step into m sub-steps with nodes spaced in log σ
-  (linearly for a step that ends at σ = 0) and integrates |Q| along the step by the trapezoid
-  rule on σ|Q| in log σ: it converges to the exact c_k as m grows.
-* ART-RL's training charge, :func:`step_integral` (``logmean``), uses the two ends only:
-  with |Q| a power law of σ inside the step (σ|Q| exponential in log σ) the integral is the
-  logarithmic mean of σ|Q| at the two ends times Δ log σ, exact for power laws; it costs one
-  JVP at the end of a trajectory more than the left-point rule (every other step end is the
-  next step's start).
+* The **plain** cost charges |Q_k| θ_k² Δt, |Q| at the step's start, along the grid's own Euler
+  rollouts (Eq. 22's δ_k). It can be gamed: along a long Euler step the state collapses and
+  |Q| with it, and |Q| spans ~7 decades along an image trajectory (docs/art_clock.md §3).
+* The **refined** cost follows the path with m Heun sub-steps per step (nodes spaced in log σ,
+  linearly for a step into σ = 0) and integrates |Q| along it by the trapezoid rule on σ|Q| in
+  log σ (:func:`advance`); it converges to the exact c_k as m grows. ART-RL's rollouts use the
+  same :func:`advance` with ``substeps`` sub-steps (artrl.art.logrl).
 
 The last step into σ = 0 of a code-convention grid (EDM: σ_{K−1} = σ_min, then 0) is the same
 for every grid with that σ_min and |Q| ~ 1/σ makes its integral diverge: :func:`art_costs`
@@ -35,16 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from artrl.art.dynamics import batch_norm, drift, drift_and_q
+from artrl.art.dynamics import _expand, batch_norm, drift, drift_and_q
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
 
 __all__ = ["advance", "art_costs"]
-
-
-def _expand(v: Tensor, like: Tensor) -> Tensor:
-    return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
 
 
 def advance(
