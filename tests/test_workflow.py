@@ -269,8 +269,9 @@ def test_tiny_gauss1d_chain_runs_end_to_end(tiny_gauss1d_run):
     for fig in ("gauss1d_w2.png", "gauss1d_theta.png"):
         assert (work / "results/figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # every ART-RL job left a benchmark record (wall time, memory) for the cost column: K = 2
-    # and 3 of art_rl, and K = 3 of each variant (Heun proxy, fixed variance, time-only actor)
-    assert len(list((work / "results/benchmarks/art_train/gauss1d").glob("*/K*.tsv"))) == 5
+    # and 3 of art_rl, and K = 3 of each σ-clock row (the paper's clock, Heun proxy, fixed
+    # variance, time-only actor)
+    assert len(list((work / "results/benchmarks/art_train/gauss1d").glob("*/K*.tsv"))) == 6
     by = {row["name"]: row for row in rows}
     assert float(by["uniform"]["cost_denoiser_evals"]) == 0  # a closed form
     assert float(by["uniform"]["cost_wall_s"]) > 0

@@ -42,7 +42,8 @@ class ARTConfig:
     # each step is charged |Q| integrated along it (artrl.art.cost); "left": the paper's one
     # Euler step charged |Q| at its start (gamed by long steps, docs/art_clock.md)
     cost_quadrature: str = "path"
-    substeps: int = 2
+    substeps: int = 2  # at least this many sub-steps a step, ...
+    substep_dlog: float = 0.25  # ... and at most this far apart in log σ
     antithetic: bool = True  # clock: log: rollouts in pairs, one start, opposite noise
     distill_frac: float = 0.25  # clock: log: distil from the last quarter of the iterations
     K: int = 100  # t-grid steps; Δt = T/K

@@ -23,6 +23,7 @@ leaves it out there (``convention="code"``) and charges it in the paper's conven
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,7 @@ def advance(
     labels: Tensor | None = None,
     s_floor: float = 1e-6,
     jvp_mode: str = "auto",
+    max_dlog: float = 0.25,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Follow the PF-ODE path from σ = s_a to s_b (per sample, s_a > s_b ≥ 0) with ``m`` Heun
     sub-steps (nodes geometric in σ, linear when s_b = 0; Euler into σ = 0 as EDM does), and
@@ -58,8 +60,16 @@ def advance(
 
     ``F_a``, ``q_a`` are F and |Q| at (x, s_a). Returns (x, F, |Q|) at s_b and ∫_{s_b}^{s_a}|Q|dσ.
     Every node costs one denoiser call and one JVP, every Heun predictor one call more.
+
+    The sub-steps are at least ``m`` and at most ``max_dlog`` apart in log σ (the batch's
+    longest step sets their number), so the path's accuracy does not depend on the grid: with
+    few sub-steps over a long step Heun's own error lowers |Q| along it, which a learned grid
+    would exploit (docs/art_clock.md §3).
     """
     pos = s_b > 0
+    if bool(pos.any()):
+        longest = float((s_a[pos] / s_b[pos]).log().max())
+        m = max(m, math.ceil(longest / max_dlog - 1e-9))
     ratio = torch.where(pos, s_b / s_a, torch.ones_like(s_a))
     total = torch.zeros_like(s_a)
     s_prev, F, q = s_a, F_a, q_a
@@ -110,13 +120,15 @@ def art_costs(
     jvp_mode: str = "auto",
     s_floor: float = 1e-6,
     device: str | torch.device = "cpu",
+    max_dlog: float = 0.1,
 ) -> dict:
     """Plain and refined expected ART cost of a σ-grid.
 
     Plain: Σ_k |Q(x_k)| θ_k² Δt along the grid's own Euler rollouts (the paper's discretised
     objective). Refined: Σ_k θ_k ∫|Q| dσ along the PF-ODE path (:func:`advance` with ``m``
-    sub-steps per step), which does not depend on the grid. ``n`` rollouts from ``prior``, a
-    generator seeded by ``seed`` on ``device`` (the model's). ``convention="code"``: the last
+    sub-steps per step, at most ``max_dlog`` apart in log σ), which does not depend on the
+    grid. ``n`` rollouts from ``prior``, a generator seeded by ``seed`` on ``device`` (the
+    model's). ``convention="code"``: the last
     step (into σ = 0) is left out of both. Returns ``{"plain", "refined", "plain_std",
     "refined_std", "m", "rollouts"}`` (std: of the per-rollout cost).
     """
@@ -149,7 +161,18 @@ def art_costs(
             xe = xe + (s_a - s_b) * Fe
             sa, sb = torch.full_like(c_plain, s_a), torch.full_like(c_plain, s_b)
             x, F, q, integral = advance(
-                D, x, sa, sb, F, q, m, T=T, labels=lab, s_floor=s_floor, jvp_mode=jvp_mode
+                D,
+                x,
+                sa,
+                sb,
+                F,
+                q,
+                m,
+                T=T,
+                labels=lab,
+                s_floor=s_floor,
+                jvp_mode=jvp_mode,
+                max_dlog=max_dlog,
             )
             c_ref += theta * integral
         plain.append(c_plain)

@@ -193,6 +193,7 @@ class LogClockTrainer(ARTTrainer):
                     labels=lab,
                     s_floor=cfg.s_floor,
                     jvp_mode=cfg.jvp_mode,
+                    max_dlog=cfg.substep_dlog,
                 )
                 c = theta * integral
             feats.append(z), acts.append(a), mus.append(mu), costs.append(c)
