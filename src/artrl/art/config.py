@@ -38,12 +38,13 @@ class ARTConfig:
     convention: str = "paper"
     sigma_min: float = 2e-3
     action_std: float = 0.3  # clock: log: the policy's std on the action a (a logit offset)
-    # clock: log: "path": the state follows the PF-ODE path (substeps Heun sub-steps a step) and
-    # each step is charged |Q| integrated along it (artrl.art.cost); "left": the paper's one
-    # Euler step charged |Q| at its start (gamed by long steps, docs/art_clock.md)
+    # clock: log: "path": each step charged |Q| integrated along the PF-ODE path over the step
+    # (artrl.art.paths); "left": |Q| at its start, the paper's δ_k (gamed by long steps,
+    # docs/art_clock.md)
     cost_quadrature: str = "path"
-    substeps: int = 2  # at least this many sub-steps a step, ...
-    substep_dlog: float = 0.25  # ... and at most this far apart in log σ
+    # clock: log: the PF-ODE paths the rollouts follow, integrated once on a fine σ-grid
+    bank_paths: int = 512
+    bank_points: int = 256
     antithetic: bool = True  # clock: log: rollouts in pairs, one start, opposite noise
     distill_frac: float = 0.25  # clock: log: distil from the last quarter of the iterations
     K: int = 100  # t-grid steps; Δt = T/K

@@ -13,8 +13,8 @@ x(σ) being the PF-ODE path, which does not depend on the grid (§2, the reviewe
   |Q| with it, and |Q| spans ~7 decades along an image trajectory (docs/art_clock.md §3).
 * The **refined** cost follows the path with m Heun sub-steps per step (nodes spaced in log σ,
   linearly for a step into σ = 0) and integrates |Q| along it by the trapezoid rule on σ|Q| in
-  log σ (:func:`advance`); it converges to the exact c_k as m grows. ART-RL's rollouts use the
-  same :func:`advance` with ``substeps`` sub-steps (artrl.art.logrl).
+  log σ (:func:`advance`); it converges to the exact c_k as m grows. ART-RL reads the same
+  integral off a bank of paths integrated once on a fine grid (artrl.art.paths).
 
 The last step into σ = 0 of a code-convention grid (EDM: σ_{K−1} = σ_min, then 0) is the same
 for every grid with that σ_min and |Q| ~ 1/σ makes its integral diverge: :func:`art_costs`

@@ -9,16 +9,19 @@ deviations table:
    Eqs. 9 and 23 is not needed (γ ≡ 0; the γθ term is a null Lagrangian at fixed ends, §2).
    The path the actor chooses is the same object as the paper's ψ(t); only its
    parameterisation changes, so the optimum of Eq. 9 is the same schedule.
-2. **The step cost**: each step is charged |Q| integrated over the step it really takes
-   (:func:`artrl.art.cost.step_integral`, exact for power-law |Q|), not |Q| at its start, which
-   a long step from a region of small |Q| games (docs/art_clock.md).
+2. **The environment and the step cost** (:mod:`artrl.art.paths`): the PF-ODE path does not
+   depend on the clock, so the paths are integrated once, accurately, into a bank, and a
+   rollout reads each path off it; each step is charged |Q| integrated along the path over
+   the step, not |Q| at its start, which a long step from a region of small |Q| games
+   (docs/art_clock.md §3). The trainer calls no network after the bank is built.
 3. **Scale**: features are dimensionless (steps left, position in the clock coordinate,
-   log(σ|Q|/|F|)), costs are divided by the initial policy's mean cost, advantages are
-   normalised per batch and the policy noise is a fixed ``action_std`` on a; so one default
-   setting fits every noise range and data scale.
+   log(σ|Q|/|F|), the path's own scale), costs are divided by the first batch's mean cost,
+   advantages are normalised per batch, the policy noise is a fixed ``action_std`` on a, and
+   rollouts come in antithetic pairs; so one default setting fits every noise range and data
+   scale. The critic is the baseline of Monte-Carlo returns (td_lambda = 1).
 
-Everything else is Algorithm 1: rollouts of the Gaussian policy through the Euler
-discretisation of the ART dynamics (Eq. 4), the critic's TD errors
+Everything else is Algorithm 1: rollouts of the Gaussian policy through the ART dynamics
+(Eq. 4), the critic's TD errors
 δ_k = V̂_{k+1} − V̂_k − c_k (Eq. 22a with the TD(λ) return) and the actor's policy-gradient step
 on log π(a_k) δ_k (Eq. 22b); then distillation to a time-only grid (§5).
 """
@@ -32,8 +35,7 @@ import torch
 from torch import Tensor
 
 from artrl.art.clock import average_grids, base_logit, learned_steps
-from artrl.art.cost import advance
-from artrl.art.dynamics import batch_norm, drift_and_q
+from artrl.art.paths import PathBank, fine_sigmas, path_bank
 from artrl.art.rl import MLP, ARTConfig, ARTTrainer, TrainingDiverged
 
 __all__ = ["LogClockTrainer", "LogRollout", "clock_features"]
@@ -43,21 +45,23 @@ A_MAX = 8.0  # |μ| bound: the fraction stays within sigmoid(±8) of the base on
 
 
 def clock_features(
-    k: int, K_l: int, u: Tensor, sigma: Tensor, F: Tensor, qn: Tensor, x: Tensor, x_scale: float
+    k: int, K_l: int, u: Tensor, sigma: Tensor, q: Tensor, f: Tensor, xn: Tensor, x_scale: float
 ) -> Tensor:
-    """Dimensionless actor/critic inputs at step k (docs/art_clock.md):
-    (n/K_l, 1/n, u, log(σ|Q|/|F|)/10), n = K_l − k steps left, u = r/r_0 the part of the
-    clock coordinate left. σ|Q|/|F| is the noise level relative to the data's own scale
-    (σ²/(c² + σ²)-like for Gaussian data of std c); the first three see time only."""
+    """Dimensionless actor/critic inputs at step k (docs/art_clock.md §4):
+    (n/K_l, 1/n, u, log(σ|Q|/|F|)/10, log(‖x‖/x_scale)/10), n = K_l − k steps left, u = r/r_0
+    the part of the clock coordinate left. σ|Q|/|F| is the noise level relative to the data's
+    own scale (c²/(c² + σ²) for Gaussian data of std c); ‖x‖ the path's own scale, which its
+    cost is proportional to. The first three see time only (``actor_inputs: time``);
+    ``x_scale`` is √d σ_prior."""
     n = K_l - k
     B = u.shape[0]
-    ratio = (qn * sigma / batch_norm(F).clamp_min(1e-300)).clamp_min(1e-30)
+    ratio = (q * sigma / f.clamp_min(1e-300)).clamp_min(1e-30)
     cols = [
         torch.full((B,), n / K_l, dtype=u.dtype, device=u.device),
         torch.full((B,), 1.0 / n, dtype=u.dtype, device=u.device),
         u,
         ratio.log().clamp(-20.0, 5.0) / 10.0,
-        (batch_norm(x) / (math.sqrt(x[0].numel()) * x_scale)).clamp_min(1e-30).log() / 10.0,
+        (xn / x_scale).clamp_min(1e-30).log() / 10.0,
     ]
     return torch.stack(cols, dim=1)
 
@@ -70,7 +74,7 @@ class LogRollout:
         self.a = a  # [K_l, B] executed actions (0 on the forced last step)
         self.mu = mu  # [K_l, B] actor means
         self.cost = cost  # [K_l, B] trained step cost (|Q| integrated over the step)
-        self.plain = plain  # [K_l, B] left-point cost |Q_k| θ_k² Δt
+        self.plain = plain  # [K_l, B] left-point cost |Q_k| θ_k² Δt (on the path)
         self.sigmas = sigmas  # [B, K_l + 1] executed grid
         self.mean_sigmas = mean_sigmas  # [B, K_l + 1] the actor means' grid along the path
 
@@ -109,6 +113,28 @@ class LogClockTrainer(ARTTrainer):
         self.buffer_sigmas = np.zeros((0, cfg.K + 1))
         self.buffer_mean_sigmas = np.zeros((0, cfg.K + 1))
         self.buffer_theta = self.buffer_mu = np.zeros((0, cfg.K))  # clock: sigma's, unused
+        self.x_scale = math.sqrt(float(np.prod(data_shape))) * self.prior_std
+        self._bank: PathBank | None = None
+
+    @property
+    def bank(self) -> PathBank:
+        """The PF-ODE paths (built at first use, from seed + 3: a resumed run rebuilds the
+        same bank bit for bit)."""
+        if self._bank is None:
+            cfg = self.cfg
+            fine = fine_sigmas(cfg.T, cfg.bank_points, cfg.convention, cfg.sigma_min)
+            from artrl.solvers import CountingDenoiser
+
+            counted = CountingDenoiser(self.D.denoiser)
+            self._bank = path_bank(
+                counted, self.prior, cfg.bank_paths, fine, T=cfg.T, labels=self.labels,
+                seed=cfg.seed + 3, s_floor=cfg.s_floor, jvp_mode=cfg.jvp_mode,
+                device=self.device,
+            )  # fmt: skip
+            # the bank is the run's only use of the network: its evaluations are the run's
+            # cost (set, not added: a resumed run rebuilds the same bank)
+            self.D.evals = counted.evals
+        return self._bank
 
     # the actor's Gaussian over a; the grid's ends are fixed
     def mean(self, feats: Tensor) -> Tensor:
@@ -132,37 +158,34 @@ class LogClockTrainer(ARTTrainer):
 
     @torch.no_grad()
     def rollout(self, B: int, *, noise: bool = True, gen: torch.Generator | None = None):
-        cfg, K_l = self.cfg, self.K_l
+        """B trajectories of the policy along paths drawn from the bank (antithetic pairs share
+        a path and have opposite noise); ``noise=False``: the actor's means."""
+        cfg, K_l, bank = self.cfg, self.K_l, self.bank
         gen = self.gen if gen is None else gen
         dev, f64 = self.device, torch.float64
         dt = cfg.T / cfg.K
-        anti = cfg.antithetic and noise is True and B % 2 == 0
+        anti = cfg.antithetic and noise and B % 2 == 0
         half = B // 2 if anti else B
-        x = self.prior(half, gen).to(dev, f64)
-        lab = self.labels(half, gen) if self.labels is not None else None
-        if anti:  # pairs with one start and opposite policy noise (antithetic sampling)
-            x = torch.cat([x, x])
-            lab = None if lab is None else torch.cat([lab, lab])
+        idx = torch.randint(bank.n, (half,), generator=gen, device=dev)
+        if anti:
+            idx = torch.cat([idx, idx])
         r0 = self._r0()
         r = torch.full((B,), r0, dtype=f64, device=dev)
         rm = r.clone()
         sig = torch.full((B,), cfg.T, dtype=f64, device=dev)
         sigm = sig.clone()
-        F, Q = drift_and_q(
-            self.D, x, cfg.T - sig, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
-        )
-        qn = batch_norm(Q)
+        q, f, xn, C = bank.at(idx, sig)
         feats, acts, mus, costs, plains = [], [], [], [], []
         grid, mgrid = [sig], [sigm]
         for k in range(K_l):
             n = K_l - k
-            z = clock_features(k, K_l, r / r0, sig, F, qn, x, self.prior_std)
+            z = clock_features(k, K_l, r / r0, sig, q, f, xn, self.x_scale)
             if n > 1:
                 mu = self.mean(z)
-                eps = torch.randn(half, generator=gen, dtype=f64, device=dev) if noise else 0.0
+                eps = torch.randn(half, generator=gen, dtype=f64, device=dev)
                 if anti:
                     eps = torch.cat([eps, -eps])
-                a = mu + cfg.action_std * eps
+                a = mu + cfg.action_std * eps if noise else mu
                 base = base_logit(n)
                 r_next = r * (1 - torch.sigmoid(a + base))
                 rm = rm * (1 - torch.sigmoid(mu + base))
@@ -171,35 +194,14 @@ class LogClockTrainer(ARTTrainer):
                 mu = a = torch.zeros(B, dtype=f64, device=dev)
                 r_next = torch.zeros_like(r)
                 sig_next = sigm = torch.full_like(sig, self._end())
-            dsig = sig - sig_next
-            theta = dsig / dt  # the paper's clock speed on this step
-            plain = qn * theta**2 * dt  # |Q_k| θ_k² Δt (Eq. 22's charge)
-            if cfg.cost_quadrature == "left":  # the paper: one Euler step, charged at its start
-                x = x + dsig[(...,) + (None,) * (x.ndim - 1)] * F  # Eq. 4
-                F_next, Q_next = drift_and_q(
-                    self.D, x, cfg.T - sig_next, cfg.T, lab, s_floor=cfg.s_floor, mode=cfg.jvp_mode
-                )
-                qn_next, c = batch_norm(Q_next), plain
-            else:  # the path Eq. 4 really follows, |Q| integrated along it (artrl.art.cost)
-                x, F_next, qn_next, integral = advance(
-                    self.D,
-                    x,
-                    sig,
-                    sig_next,
-                    F,
-                    qn,
-                    cfg.substeps,
-                    T=cfg.T,
-                    labels=lab,
-                    s_floor=cfg.s_floor,
-                    jvp_mode=cfg.jvp_mode,
-                    max_dlog=cfg.substep_dlog,
-                )
-                c = theta * integral
+            q2, f2, xn2, C2 = bank.at(idx, sig_next)
+            theta = (sig - sig_next) / dt  # the paper's clock speed on this step
+            plain = q * theta**2 * dt  # |Q_k| θ_k² Δt (Eq. 22's charge)
+            c = plain if cfg.cost_quadrature == "left" else theta * (C - C2)
             feats.append(z), acts.append(a), mus.append(mu), costs.append(c)
             plains.append(plain)
             grid.append(sig_next), mgrid.append(sigm)
-            r, sig, F, qn = r_next, sig_next, F_next, qn_next
+            r, sig, q, f, xn, C = r_next, sig_next, q2, f2, xn2, C2
         st = torch.stack
         return LogRollout(
             st(feats), st(acts), st(mus), st(costs), st(plains), st(grid, 1), st(mgrid, 1)
