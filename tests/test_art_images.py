@@ -45,7 +45,7 @@ def test_log_clock_on_images_ends_at_sigma_min(tiny_model, tmp_path):
         "sigma_max": 80.0,
         "analytic": {"convention": "code", "sigma_min": 0.002},
         "art": {"iterations": 4, "batch": 4, "hidden": 16, "checkpoint_every": 2,
-                "distill_frac": 0.5},
+                "distill_frac": 0.5, "bank_paths": 8, "bank_points": 32},
     }  # fmt: skip
     out = tmp_path / "art"
     train_main(["--dataset-config", json.dumps(dcfg), "--K", "4", "--out-dir", str(out),

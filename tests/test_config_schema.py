@@ -100,7 +100,7 @@ BAD_CROSS = {
     ),
     "K on an image dataset": (("datasets", "digits", "K"), [2], "datasets/digits/K"),
     "unknown art key": (("datasets", "gauss1d", "art", "lr_actr"), 1e-3, "lr_actr"),
-    "art key of wrong type": (("datasets", "digits", "art", "batch"), "many", "'batch'"),
+    "art key of wrong type": (("datasets", "gauss1d", "art", "batch"), "many", "'batch'"),
     "art key set by the workflow": (("datasets", "gauss1d", "art", "K"), 5, "['K']"),
     "too many FID blocks": (("datasets", "digits", "fid", "blocks"), 5000, "datasets/digits/fid"),
     "art override on a non-ART schedule": (

@@ -68,9 +68,9 @@ def tiny_edm(tmp_path_factory):
     c["solvers"] = {"heun": [2, 3]}
     c.pop("tables")
     c["schedules"] = {k: c["schedules"][k] for k in ("uniform", "edm", "art_rl")}
-    c["art"].update(
+    c["art"] = dict(  # the default clock, with a tiny budget and bank of paths
         iterations=4, batch=4, hidden=16, checkpoint_every=2, critic_warmup=1,
-        distill_trajectories=16, init_steps=20,
+        distill_trajectories=16, bank_paths=8, bank_points=16,
     )  # fmt: skip
     c["fid"] = {
         "features": "inception",
