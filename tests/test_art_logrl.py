@@ -68,6 +68,11 @@ def test_learning_moves_the_grid_towards_the_art_optimum():
     c_rl = art_costs(tr.D, grid, tr.prior, 2000, **kw)["refined"]
     assert c_uni > 1.2 * c_opt
     assert c_rl < 1.03 * c_opt, (c_rl / c_opt, grid)
+    # the bank's own ART-analytic grid is the q-profile's, and costs the same on the bank
+    assert np.allclose(tr.bank_analytic(), opt, atol=2e-3)
+    prov = tr.provenance(grid)
+    assert abs(prov["analytic_art_cost_refined"] / c_opt - 1) < 0.02
+    assert abs(prov["art_cost_refined"] / c_rl - 1) < 0.02
 
 
 def test_train_and_distill_cli_give_a_schedule_from_the_settled_policy(tmp_path):
@@ -80,5 +85,8 @@ def test_train_and_distill_cli_give_a_schedule_from_the_settled_policy(tmp_path)
     s = Schedule.load(distill_main(["--rollouts", str(out / "rollouts.npz"), "--dataset",
                                     "gauss1d", "--out", str(tmp_path / "s.json")]))  # fmt: skip
     assert s.K == 5 and s.extra["clock"] == "log" and s.extra["source"] == "mean"
+    # provenance: its expected ART costs and ART-analytic's on the same paths
+    for key in ("art_cost_plain", "art_cost_refined", "analytic_art_cost_refined"):
+        assert s.extra[key] > 0, key
     want = z["sigmas"][:, 1:5].mean(0)
     assert np.allclose(s.sigmas[1:5], want, rtol=1e-12)  # the paper convention: mean of σ

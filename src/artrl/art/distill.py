@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> Path:
             sigmas = validate(sigmas, sigma_max=T, K=K, name=str(a.rollouts))
             info["clock"] = "log"
             info["dropped"] = 0  # no budget to rescale: every grid is kept
+            for key in ("art_cost_plain", "art_cost_refined", "analytic_art_cost_plain",
+                        "analytic_art_cost_refined", "cost_paths"):  # fmt: skip
+                if key in z.files:
+                    info[key] = z[key].item()
         else:
             psi, info = distill(theta, T)
             sigmas = from_psi(psi, T)

@@ -283,6 +283,51 @@ class LogClockTrainer(ARTTrainer):
         grids = self.buffer_mean_sigmas if source == "mean" else self.buffer_sigmas
         return average_grids(grids, self.cfg.convention, self.cfg.sigma_min, self.cfg.T)
 
+    @torch.no_grad()
+    def bank_costs(self, sigmas: np.ndarray) -> dict:
+        """Expected ART cost of a grid over every path of the bank: plain (|Q| at each step's
+        start on the path) and refined (|Q| integrated along it), learned steps only."""
+        cfg, bank = self.cfg, self.bank
+        sig = torch.as_tensor(np.asarray(sigmas, dtype=np.float64), device=self.device)
+        idx = torch.arange(bank.n, device=self.device)
+        dt = cfg.T / cfg.K
+        plain = refined = torch.zeros(bank.n, dtype=torch.float64, device=self.device)
+        q, _, _, C = bank.at(idx, sig[0].expand(bank.n))
+        for k in range(self.K_l):
+            q2, _, _, C2 = bank.at(idx, sig[k + 1].expand(bank.n))
+            theta = float(sig[k] - sig[k + 1]) / dt
+            plain = plain + q * theta**2 * dt
+            refined = refined + theta * (C - C2)
+            q, C = q2, C2
+        return {"plain": float(plain.mean()), "refined": float(refined.mean())}
+
+    def bank_analytic(self) -> np.ndarray:
+        """ART-analytic on the bank's paths: θ* ∝ E[|Q|]^(-1/2) (artrl.art.analytic) with
+        E|Q| the mean over the bank, the same rollouts the RL run learned from."""
+        from artrl.art.analytic import clock_from_profile
+
+        cfg, bank = self.cfg, self.bank
+        sig = (bank.z.exp() if bank.log else bank.z).flip(0).cpu().numpy()  # descending
+        sig[0] = cfg.T
+        q = bank.q.mean(0).flip(0).cpu().numpy()
+        psi = clock_from_profile(sig, q, cfg.K, cfg.T, cfg.convention)
+        out = cfg.T - psi
+        out[-1] = 0.0
+        return out
+
+    def provenance(self, grid: np.ndarray) -> dict:
+        """The expected ART costs (plain, refined) of ``grid`` and of ART-analytic's grid on
+        the same paths: what a schedule records about how close the run came."""
+        ref = self.bank_analytic()
+        mine, theirs = self.bank_costs(grid), self.bank_costs(ref)
+        return {
+            "art_cost_plain": mine["plain"],
+            "art_cost_refined": mine["refined"],
+            "analytic_art_cost_plain": theirs["plain"],
+            "analytic_art_cost_refined": theirs["refined"],
+            "cost_paths": self.bank.n,
+        }
+
     def state_dict(self) -> dict:
         sd = super().state_dict()
         sd["buffer_sigmas"] = self.buffer_sigmas

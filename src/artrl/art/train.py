@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     write_text(out / "train_log.csv", pd.DataFrame(tr.history).to_csv(index=False))
     if isinstance(tr, LogClockTrainer):  # the grids of the settled policy (artrl.art.clock)
+        grid, _ = tr.distilled()
+        costs = tr.provenance(grid)  # of the distilled grid and ART-analytic's, same paths
+        print("expected ART cost on the bank: " + json.dumps(costs), flush=True)
         arrays = {
+            **{k: np.float64(v) for k, v in costs.items()},
             "sigmas": tr.buffer_mean_sigmas,
             "sigmas_executed": tr.buffer_sigmas,
             "convention": np.str_(tr.cfg.convention),
