@@ -2,6 +2,7 @@
 learning on the 1-D Gaussian, the workflow's defaults."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from artrl.art.distill import main as distill_main
 from artrl.art.logrl import LogClockTrainer
 from artrl.art.train import main as train_main
 from artrl.art.train import make_trainer
+from artrl.report import main as report_main
 from artrl.schedules import Schedule, geometric, uniform
 
 
@@ -88,5 +90,9 @@ def test_train_and_distill_cli_give_a_schedule_from_the_settled_policy(tmp_path)
     # provenance: its expected ART costs and ART-analytic's on the same paths
     for key in ("art_cost_plain", "art_cost_refined", "analytic_art_cost_refined"):
         assert s.extra[key] > 0, key
+    # the run's training figure (rule art_diagnostics)
+    args = ["--train-log", out / "train_log.csv", "--schedule", tmp_path / "s.json"]
+    png = report_main(["art-diagnostics", *map(str, args), "--out", str(tmp_path / "d.png")])
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     want = z["sigmas"][:, 1:5].mean(0)
     assert np.allclose(s.sigmas[1:5], want, rtol=1e-12)  # the paper convention: mean of σ

@@ -554,6 +554,59 @@ def theta_figure(
     return _save(fig, out)
 
 
+def art_diagnostics(train_log: str | Path, schedule: str | Path, out: str | Path) -> Path:
+    """One ART-RL run's training, over iterations: the expected ART cost of its rollouts
+    (refined and plain) against ART-analytic's on the same paths (from the schedule's
+    provenance, when recorded); the last positive σ of the actor means' grid (scale-free clock:
+    the budget holds by construction) or the budget Σθ_kΔt and γ (the paper's clock); the
+    critic's TD error."""
+    log = pd.read_csv(train_log)
+    s = Schedule.load(schedule)
+    ex = s.extra or {}
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8))
+    it = log["iteration"]
+    ax = axes[0]
+    ax.plot(it, log["art_cost"], lw=0.8, label="rollouts (charged)")
+    if "art_cost_plain" in log:
+        ax.plot(it, log["art_cost_plain"], lw=0.8, label="rollouts, plain (left point)")
+    for key, style, label in (
+        ("analytic_art_cost_refined", "--", "ART-analytic, refined"),
+        ("analytic_art_cost_plain", ":", "ART-analytic, plain"),
+        ("art_cost_refined", "-.", "distilled grid, refined"),
+    ):
+        if key in ex:
+            ax.axhline(ex[key], color="k", ls=style, lw=0.9, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_title("expected ART cost")
+    ax.legend(fontsize=7, frameon=False)
+    ax = axes[1]
+    if "last_sigma_mean" in log:
+        ax.plot(it, log["last_sigma_mean"], lw=0.8, label="last positive σ (actor means)")
+        ax.set_yscale("log")
+        ax.set_title("grid end (budget exact by construction)")
+    else:
+        ax.plot(it, log["budget_mean"], lw=0.8, label="budget Σθ_kΔt")
+        ax.axhline(s.sigma_max, color="k", ls="--", lw=0.9, label="T")
+        ax2 = ax.twinx()
+        ax2.plot(it, log["gamma"], lw=0.8, color="C3", label="γ")
+        ax2.set_ylabel("γ", color="C3")
+        ax.set_title("budget and multiplier γ")
+    ax.set_xlabel("iteration")
+    ax.legend(fontsize=7, frameon=False)
+    ax = axes[2]
+    ax.plot(it, log["td_rmse"], lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_title("critic: RMS TD error")
+    for a in axes:
+        a.grid(True, alpha=0.3)
+    fig.suptitle(f"ART-RL {s.dataset} {s.method} K={s.K}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
 # ----------------------------------------------------------------------------------------------
 # Command line
 
@@ -620,6 +673,13 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--title", default=None)
     f.add_argument("--out", required=True, type=Path)
 
+    g = sub.add_parser(
+        "art-diagnostics", help="one ART-RL run's training curves", formatter_class=fmt
+    )
+    g.add_argument("--train-log", required=True, type=Path, help="train_log.csv of the run")
+    g.add_argument("--schedule", required=True, type=Path, help="its distilled schedule JSON")
+    g.add_argument("--out", required=True, type=Path)
+
     h = sub.add_parser("theta-figure", help="learned θ(t) vs analytic optimum", formatter_class=fmt)
     h.add_argument("--schedule", required=True, type=Path, help="ART-RL schedule JSON")
     h.add_argument("--analytic", type=Path, default=None, help="ART-analytic schedule JSON")
@@ -649,6 +709,8 @@ def main(argv: list[str] | None = None) -> Path:
             return w2_figure(
                 records, _labels(a.labels_json), a.out, paper=_paper(a.paper), title=a.title
             )
+        if a.cmd == "art-diagnostics":
+            return art_diagnostics(a.train_log, a.schedule, a.out)
         return theta_figure(
             a.schedule,
             a.out,

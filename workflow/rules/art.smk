@@ -47,3 +47,21 @@ rule art_distill:
     shell:
         "python -m artrl.art.distill --rollouts {input} --dataset {wildcards.dataset}"
         " --seed {params.seed} --config-digest {params.digest} --out {output} > {log} 2>&1"
+
+
+rule art_diagnostics:
+    input:
+        train_log="results/art/{dataset}/{name}/K{K}/train_log.csv",
+        schedule="results/schedules/{dataset}/{name}/K{K}.json",
+    output:
+        "results/art/{dataset}/{name}/K{K}/diagnostics.png",
+    log:
+        "results/logs/art_diagnostics/{dataset}/{name}/K{K}.log",
+    wildcard_constraints:
+        name=ART_RL_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    shell:
+        "python -m artrl.report art-diagnostics --train-log {input.train_log:q}"
+        " --schedule {input.schedule:q} --out {output:q} > {log:q} 2>&1"

@@ -760,7 +760,25 @@ def w2_targets(datasets=None):
         ]
         if art_rl_name(d):
             out.append(f"results/figures/{d}_theta.png")
+        out += art_diagnostics_targets(d)
     return out
+
+
+def art_diagnostics_targets(dataset):
+    """The training figure of every ART-RL run the dataset's tables use (transfers' sources
+    included), next to the run's files."""
+    if dataset in w2_datasets():
+        cells = [(n, K) for n in table_names(dataset) for K in ks(dataset)]
+    else:
+        cells = [c for tid in table_ids(dataset) for c in fid_cells(dataset, tid)]
+    runs = set()
+    prefix = "results/benchmarks/art_train/"
+    for n, K in cells:
+        for bench in schedule_jobs(dataset, n, K):
+            if bench.startswith(prefix):
+                run = bench[len(prefix) :].removesuffix(".tsv")
+                runs.add(f"results/art/{run}/diagnostics.png")
+    return sorted(runs)
 
 
 def demo_targets():
@@ -1149,6 +1167,7 @@ def image_targets(datasets=None):
             f"results/figures/{d}_sigmas.png",
             f"results/figures/{d}_samples_nfe5.png",
         ]
+        out += art_diagnostics_targets(d)
     return out
 
 
