@@ -129,7 +129,7 @@ class LogClockTrainer(ARTTrainer):
             self._bank = path_bank(
                 counted, self.prior, cfg.bank_paths, fine, T=cfg.T, labels=self.labels,
                 seed=cfg.seed + 3, s_floor=cfg.s_floor, jvp_mode=cfg.jvp_mode,
-                device=self.device,
+                device=self.device, heun=cfg.proxy == "heun",
             )  # fmt: skip
             # the bank is the run's only use of the network: its evaluations are the run's
             # cost (set, not added: a resumed run rebuilds the same bank)
@@ -175,6 +175,9 @@ class LogClockTrainer(ARTTrainer):
         sig = torch.full((B,), cfg.T, dtype=f64, device=dev)
         sigm = sig.clone()
         q, f, xn, C = bank.at(idx, sig)
+        heun = cfg.proxy == "heun"
+        if heun:
+            _, CR = bank.heun_at(idx, sig)
         feats, acts, mus, costs, plains = [], [], [], [], []
         grid, mgrid = [sig], [sigm]
         for k in range(K_l):
@@ -198,6 +201,11 @@ class LogClockTrainer(ARTTrainer):
             theta = (sig - sig_next) / dt  # the paper's clock speed on this step
             plain = q * theta**2 * dt  # |Q_k| θ_k² Δt (Eq. 22's charge)
             c = plain if cfg.cost_quadrature == "left" else theta * (C - C2)
+            if heun:  # Heun's error density 2|R̃|θ³Δt² along the step (docs/heun_proxy.md);
+                _, CR2 = bank.heun_at(idx, sig_next)  # a step into σ = 0 is Euler's
+                into_zero = sig_next <= 0
+                c = torch.where(into_zero, c, 2 * theta**2 * dt**2 * (CR - CR2))
+                CR = CR2
             feats.append(z), acts.append(a), mus.append(mu), costs.append(c)
             plains.append(plain)
             grid.append(sig_next), mgrid.append(sigm)

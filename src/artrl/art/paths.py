@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from artrl.art.cost import advance
-from artrl.art.dynamics import batch_norm, drift_and_q
+from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
@@ -49,6 +49,8 @@ class PathBank:
     x: Tensor  # [N, P] ‖x‖
     cum: Tensor  # [N, P] C(σ_j) = ∫_{σ_0}^{σ_j} |Q| dσ (σ_0 the lowest fine level)
     log: bool  # code convention: z = log σ and q, f, x interpolated geometrically
+    r: Tensor | None = None  # [N, P] |R̃|, Heun's local-error coefficient (heun=True)
+    cum_r: Tensor | None = None  # [N, P] ∫_{σ_0}^{σ_j} |R̃| dσ
 
     @property
     def n(self) -> int:
@@ -71,6 +73,15 @@ class PathBank:
         pick = geo if self.log else lin
         return pick(self.q), pick(self.f), pick(self.x), lin(self.cum)
 
+    def heun_at(self, idx: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
+        """(|R̃|, ∫|R̃|dσ from the bottom) of paths ``idx`` at ``sigma`` (a bank built with
+        ``heun=True``)."""
+        if self.r is None:
+            raise ValueError("this path bank was built without Heun's error density")
+        sub = PathBank(self.z, self.r, self.r, self.r, self.cum_r, self.log)
+        r, _, _, cr = sub.at(idx, sigma)
+        return r, cr
+
 
 @torch.no_grad()
 def path_bank(
@@ -87,16 +98,23 @@ def path_bank(
     jvp_mode: str = "auto",
     device: str | torch.device = "cpu",
     progress: bool = False,
+    heun: bool = False,
 ) -> PathBank:
     """Integrate ``n`` PF-ODE paths from x_T ~ ``prior`` down the descending fine grid
-    ``sigmas`` (one Heun step between neighbours, Euler into σ = 0) and tabulate them."""
+    ``sigmas`` (one Heun step between neighbours, Euler into σ = 0) and tabulate them;
+    ``heun``: Heun's local-error coefficient |R̃| too (docs/heun_proxy.md; ~3x the cost)."""
     sig = np.asarray(sigmas, dtype=np.float64)
     if sig[0] != T or np.any(np.diff(sig) >= 0):
         raise ValueError("path_bank: the fine grid must descend from T")
     dev = torch.device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     log = bool(sig[-1] > 0)
-    cols_q, cols_f, cols_x, cols_c = [], [], [], []
+    cols_q, cols_f, cols_x, cols_c, cols_r, cols_cr = [], [], [], [], [], []
+
+    def r_at(x: Tensor, s: Tensor, lab) -> Tensor:
+        _, _, Rt = drift_q_heun(D, x, T - s, T, lab, s_floor=s_floor, mode=jvp_mode)
+        return batch_norm(Rt)
+
     done = 0
     from tqdm.auto import tqdm
 
@@ -109,6 +127,8 @@ def path_bank(
         F, Q = drift_and_q(D, x, T - s, T, lab, s_floor=s_floor, mode=jvp_mode)
         q = batch_norm(Q)
         qs, fs, xs, cs = [q], [batch_norm(F)], [batch_norm(x)], [torch.zeros_like(q)]
+        rs = [r_at(x, s, lab)] if heun else []
+        crs = [torch.zeros_like(q)]
         for j in range(1, len(sig)):
             s_b = torch.full_like(s, float(sig[j]))
             x, F, q, integral = advance(
@@ -117,12 +137,18 @@ def path_bank(
             )  # fmt: skip
             qs.append(q), fs.append(batch_norm(F)), xs.append(batch_norm(x))
             cs.append(cs[-1] + integral)  # ∫ from the top down to σ_j
+            if heun:
+                rs.append(r_at(x, s_b, lab))
+                crs.append(crs[-1] + _trapezoid(float(s[0]), float(sig[j]), rs[-2], rs[-1]))
             s = s_b
             bar.update(b)
         st = torch.stack
         top = st(cs, 1)  # [b, P] descending σ: ∫_{σ_j}^{T}
         cols_q.append(st(qs, 1)), cols_f.append(st(fs, 1)), cols_x.append(st(xs, 1))
         cols_c.append(top[:, -1:] - top)  # ∫_{σ_end}^{σ_j}
+        if heun:
+            top_r = st(crs, 1)
+            cols_r.append(st(rs, 1)), cols_cr.append(top_r[:, -1:] - top_r)
         done += b
     bar.close()
     z = torch.as_tensor(np.log(sig) if log else sig, device=dev)
@@ -133,4 +159,14 @@ def path_bank(
         x=torch.cat(cols_x).flip(1).contiguous(),
         cum=torch.cat(cols_c).flip(1).contiguous(),
         log=log,
+        r=torch.cat(cols_r).flip(1).contiguous() if heun else None,
+        cum_r=torch.cat(cols_cr).flip(1).contiguous() if heun else None,
     )
+
+
+def _trapezoid(s_a: float, s_b: float, v_a: Tensor, v_b: Tensor) -> Tensor:
+    """∫_{s_b}^{s_a} v dσ between neighbouring fine levels: trapezoid on σv in log σ (on v in
+    σ for s_b = 0), as artrl.art.cost.advance integrates |Q|."""
+    if s_b > 0:
+        return 0.5 * np.log(s_a / s_b) * (s_a * v_a + s_b * v_b)
+    return 0.5 * (s_a - s_b) * (v_a + v_b)
