@@ -96,3 +96,9 @@ def test_train_and_distill_cli_give_a_schedule_from_the_settled_policy(tmp_path)
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     want = z["sigmas"][:, 1:5].mean(0)
     assert np.allclose(s.sigmas[1:5], want, rtol=1e-12)  # the paper convention: mean of σ
+
+
+def test_default_batch_keeps_the_actions_per_iteration():
+    sizes = {K: make_trainer(_dcfg(), K=K, seed=0).batch_size() for K in (5, 20, 50, 100, 400)}
+    assert sizes == {5: 128, 20: 128, 50: 52, 100: 26, 400: 16}
+    assert make_trainer(_dcfg(batch=6), K=100, seed=0).batch_size() == 6

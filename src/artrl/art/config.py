@@ -13,7 +13,7 @@ __all__ = ["ARTConfig", "LOG_CLOCK_DEFAULTS"]
 # budget keys (iterations, batch) on top of these.
 LOG_CLOCK_DEFAULTS = {
     "iterations": 600,
-    "batch": 128,
+    "batch": 0,  # 0: 2560 / K_l trajectories an iteration, within [16, 128] (logrl)
     "action_std": 0.15,
     "lr_actor": 3e-3,
     "lr_critic": 1e-3,

@@ -41,7 +41,8 @@ from artrl.art.rl import MLP, ARTConfig, ARTTrainer, TrainingDiverged
 __all__ = ["LogClockTrainer", "LogRollout", "clock_features"]
 
 N_FEATURES = 5
-A_MAX = 8.0  # |μ| bound: the fraction stays within sigmoid(±8) of the base one
+A_MAX = 8.0
+BATCH_STEPS = 2560  # |μ| bound: the fraction stays within sigmoid(±8) of the base one
 
 
 def clock_features(
@@ -135,6 +136,15 @@ class LogClockTrainer(ARTTrainer):
             # cost (set, not added: a resumed run rebuilds the same bank)
             self.D.evals = counted.evals
         return self._bank
+
+    def batch_size(self) -> int:
+        """``batch``, or with ``batch: 0`` (the default) about ``BATCH_STEPS`` actions an
+        iteration: 2560 / K_l trajectories, even, within [16, 128] (K ≤ 20: 128; K = 100: 26).
+        The update's cost is ∝ trajectories × steps, and each step is an action to learn from."""
+        if self.cfg.batch > 0:
+            return self.cfg.batch
+        b = int(round(BATCH_STEPS / self.K_l / 2)) * 2
+        return min(128, max(16, b))
 
     # the actor's Gaussian over a; the grid's ends are fixed
     def mean(self, feats: Tensor) -> Tensor:

@@ -345,8 +345,12 @@ class ARTTrainer:
         self.buffer_theta = np.concatenate([self.buffer_theta, ro.theta.T.cpu().numpy()])[-M:]
         self.buffer_mu = np.concatenate([self.buffer_mu, ro.mu.T.cpu().numpy()])[-M:]
 
+    def batch_size(self) -> int:
+        """Trajectories per iteration."""
+        return self.cfg.batch
+
     def step(self) -> dict:
-        ro = self.rollout(self.cfg.batch)
+        ro = self.rollout(self.batch_size())
         stats = self.update(ro)
         self._remember(ro)
         self.iteration += 1
