@@ -15,6 +15,7 @@ LOG_CLOCK_DEFAULTS = {
     "iterations": 600,
     "batch": 0,  # 0: 2560 / K_l trajectories an iteration, within [16, 128] (logrl)
     "action_std": 0.15,
+    "noise_final_frac": 1 / 3,  # the noise biases the learned mean: shrink it as it settles
     "lr_actor": 3e-3,
     "lr_critic": 1e-3,
     "td_lambda": 1.0,  # Monte-Carlo returns: with λ < 1 the critic's bias stalled the actor
@@ -38,6 +39,7 @@ class ARTConfig:
     convention: str = "paper"
     sigma_min: float = 2e-3
     action_std: float = 0.3  # clock: log: the policy's std on the action a (a logit offset)
+    noise_final_frac: float = 1.0  # clock: log: action_std decays (cosine) to this fraction
     # clock: log: "path": each step charged |Q| integrated along the PF-ODE path over the step
     # (artrl.art.paths); "left": |Q| at its start, the paper's δ_k (gamed by long steps,
     # docs/art_clock.md)

@@ -16,7 +16,7 @@ deviations table:
    (docs/art_clock.md §3). The trainer calls no network after the bank is built.
 3. **Scale**: features are dimensionless (steps left, position in the clock coordinate,
    log(σ|Q|/|F|), the path's own scale), costs are divided by the first batch's mean cost,
-   advantages are normalised per batch, the policy noise is a fixed ``action_std`` on a, and
+   advantages are normalised per batch, the policy noise is ``action_std`` on a (decayed), and
    rollouts come in antithetic pairs; so one default setting fits every noise range and data
    scale. The critic is the baseline of Monte-Carlo returns (td_lambda = 1).
 
@@ -70,14 +70,15 @@ def clock_features(
 class LogRollout:
     """One batch of trajectories on the scale-free clock; every tensor is detached."""
 
-    def __init__(self, feats, a, mu, cost, plain, sigmas, mean_sigmas):
-        self.feats = feats  # [K_l, B, 4]
+    def __init__(self, feats, a, mu, cost, plain, sigmas, mean_sigmas, std):
+        self.feats = feats  # [K_l, B, 5]
         self.a = a  # [K_l, B] executed actions (0 on the forced last step)
         self.mu = mu  # [K_l, B] actor means
         self.cost = cost  # [K_l, B] trained step cost (|Q| integrated over the step)
         self.plain = plain  # [K_l, B] left-point cost |Q_k| θ_k² Δt (on the path)
         self.sigmas = sigmas  # [B, K_l + 1] executed grid
         self.mean_sigmas = mean_sigmas  # [B, K_l + 1] the actor means' grid along the path
+        self.std = std  # the policy's std on a in these rollouts
 
 
 class LogClockTrainer(ARTTrainer):
@@ -137,6 +138,13 @@ class LogClockTrainer(ARTTrainer):
             self.D.evals = counted.evals
         return self._bank
 
+    def noise_std(self) -> float:
+        """The policy's std on a: ``action_std``, decayed on the cosine of the learning rates
+        to ``action_std · noise_final_frac``. The noise biases the mean it learns (the expected
+        cost under noise is not the cost at the mean), so it shrinks as the policy settles."""
+        f, n, N = self.cfg.noise_final_frac, self.iteration, max(1, self.cfg.iterations)
+        return self.cfg.action_std * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * min(n, N) / N)))
+
     def batch_size(self) -> int:
         """``batch``, or with ``batch: 0`` (the default) about ``BATCH_STEPS`` actions an
         iteration: 2560 / K_l trajectories, even, within [16, 128] (K ≤ 20: 128; K = 100: 26).
@@ -172,6 +180,7 @@ class LogClockTrainer(ARTTrainer):
         a path and have opposite noise); ``noise=False``: the actor's means."""
         cfg, K_l, bank = self.cfg, self.K_l, self.bank
         gen = self.gen if gen is None else gen
+        std = self.noise_std()
         dev, f64 = self.device, torch.float64
         dt = cfg.T / cfg.K
         anti = cfg.antithetic and noise and B % 2 == 0
@@ -198,7 +207,7 @@ class LogClockTrainer(ARTTrainer):
                 eps = torch.randn(half, generator=gen, dtype=f64, device=dev)
                 if anti:
                     eps = torch.cat([eps, -eps])
-                a = mu + cfg.action_std * eps if noise else mu
+                a = mu + std * eps if noise else mu
                 base = base_logit(n)
                 r_next = r * (1 - torch.sigmoid(a + base))
                 rm = rm * (1 - torch.sigmoid(mu + base))
@@ -222,7 +231,7 @@ class LogClockTrainer(ARTTrainer):
             r, sig, q, f, xn, C = r_next, sig_next, q2, f2, xn2, C2
         st = torch.stack
         return LogRollout(
-            st(feats), st(acts), st(mus), st(costs), st(plains), st(grid, 1), st(mgrid, 1)
+            st(feats), st(acts), st(mus), st(costs), st(plains), st(grid, 1), st(mgrid, 1), std
         )
 
     def update(self, ro: LogRollout) -> dict:
@@ -255,7 +264,7 @@ class LogClockTrainer(ARTTrainer):
             act = adv[:-1]  # the last learned step is forced
             act = (act - act.mean()) / act.std().clamp_min(1e-12)
             mu = self.mean(feats[:-1])
-            logp = -0.5 * (ro.a[:-1] - mu) ** 2 / cfg.action_std**2
+            logp = -0.5 * (ro.a[:-1] - mu) ** 2 / ro.std**2
             loss_a = -(logp * act).sum(0).mean()  # Eq. 22b
             self.opt_actor.zero_grad(set_to_none=True)
             loss_a.backward()
