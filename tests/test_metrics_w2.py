@@ -118,3 +118,18 @@ def test_cli_bad_schedule(tmp_path, capsys):
     with pytest.raises(SystemExit):
         W.main(["--schedule", str(bad), "--out", str(tmp_path / "o.json")])
     assert str(bad) in capsys.readouterr().err
+
+
+def test_cli_reports_the_refined_art_cost_beside_the_plain_one(tmp_path):
+    """Uniform grid on N(0, 1), T = 3: refined cost = E|z| Σ_k θ_k (g(σ_k) − g(σ_{k+1})),
+    g(σ) = σ/√(1 + σ²), on the exact path (tests/test_art_cost.py); E|z| = √(2/π) up to the
+    Monte-Carlo error of its 4,000 rollouts."""
+    sig = S.uniform(6, 3.0)
+    sp = S.Schedule(sig, "uniform", "gaussian1d", 6).save(tmp_path / "s.json")
+    out = tmp_path / "w2.json"
+    W.main(["--schedule", str(sp), "--art-cost-samples", "500", "--out", str(out)])
+    r = json.loads(out.read_text())
+    theta = (sig[:-1] - sig[1:]) / 0.5
+    g = sig / np.sqrt(1 + sig**2)
+    want = math.sqrt(2 / math.pi) * float((theta * (g[:-1] - g[1:])).sum())
+    assert r["art_cost"] > 0 and abs(r["art_cost_refined"] / want - 1) < 0.1

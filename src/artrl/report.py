@@ -136,6 +136,7 @@ class MetricRecord:
     solver: str | None
     schedule_config_digest: str | None
     path: str
+    art_cost_refined: float | None = None  # |Q| integrated along the path (artrl.art.cost)
 
 
 def _split_entry(entry: str) -> tuple[str, Path]:
@@ -189,6 +190,7 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
                 w2_exact=w2,
                 w2_mc=_opt_float(d, "w2_mc", p),
                 art_cost=_opt_float(d, "art_cost", p),
+                art_cost_refined=_opt_float(d, "art_cost_refined", p),
                 method=d.get("method"),
                 dataset=d.get("dataset"),
                 solver=d.get("solver"),
@@ -241,6 +243,9 @@ def w2_table(
             row[f"w2_mc_K{k}"] = r.w2_mc if r and r.w2_mc is not None else math.nan
         top = by.get((name, Kmax))
         row[f"art_cost_K{Kmax}"] = top.art_cost if top and top.art_cost is not None else math.nan
+        if any(r.art_cost_refined is not None for r in records):
+            refined = top.art_cost_refined if top else None
+            row[f"art_cost_refined_K{Kmax}"] = math.nan if refined is None else refined
         first = mine[0]
         row["method"] = first.method
         row["dataset"] = first.dataset
@@ -293,10 +298,14 @@ def w2_markdown(
     Ks = _ks(df, "w2_K")
     cost_cols = [c for c in df.columns if c.startswith("art_cost_K")]
     cost_col = cost_cols[0] if cost_cols else None
+    ref_cols = [c for c in df.columns if c.startswith("art_cost_refined_K")]
+    ref_col = ref_cols[0] if ref_cols else None
     paper = paper or {}
     head = ["Schedule", "Source", *(f"K={k}" for k in Ks)]
     if cost_col:
         head.append(f"ART cost (K={cost_col.removeprefix('art_cost_K')})")
+    if ref_col:
+        head.append(f"refined ART cost (K={ref_col.removeprefix('art_cost_refined_K')})")
     make_cost = "cost_wall_s" in df.columns
     if make_cost:
         head += ["Cost to make (wall)", "Denoiser evals"]
@@ -321,13 +330,16 @@ def w2_markdown(
         plabel, vals = paper[name]
         pv = dict(zip(PAPER_K, vals, strict=True))
         cells = [plabel, "paper", *(_fmt(pv.get(k)) for k in Ks)]
-        return cells + (["—"] if cost_col else []) + (["—", "—"] if make_cost else [])
+        dashes = ["—"] * (bool(cost_col) + bool(ref_col) + 2 * make_cost)
+        return cells + dashes
 
     shown = set()
     for _, row in df.iterrows():
         cells = [str(row["label"]), "ours", *(_fmt_w2(row[f"w2_K{k}"]) for k in Ks)]
         if cost_col:
             cells.append(_fmt(row[cost_col], 4))
+        if ref_col:
+            cells.append(_fmt(row[ref_col], 4))
         if make_cost:
             cells += [fmt_seconds(row["cost_wall_s"]), fmt_evals(row["cost_denoiser_evals"])]
         lines.append(_md_row(cells))

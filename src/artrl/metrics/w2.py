@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+REFINED_SAMPLES = 4000  # rollouts of the refined ART cost (at most)
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = _parser()
     a = parser.parse_args(argv)
@@ -128,13 +131,20 @@ def main(argv: list[str] | None = None) -> Path:
         x_T = model.sample_prior(a.mc_samples, sched.sigma_max, generator=gen)
         x_0 = sample(model, x_T, sched.sigmas, solver=a.solver)
         w2_mc = w2_to_normal_1d(x_0.numpy().ravel(), mean=0.0, std=a.std)
-    art_cost = None
+    art_cost = art_cost_refined = None
     if a.art_cost_samples > 0:
         from artrl.art.analytic import art_cost as _art_cost
+        from artrl.art.cost import art_costs
         from artrl.models import build
 
         bundle = build({"type": "gaussian", "std": a.std, "dim": 1}, sched.sigma_max)
         art_cost = _art_cost(bundle.D, sched.sigmas, bundle.prior, a.art_cost_samples, seed=a.seed)
+        # |Q| integrated along the PF-ODE path over each step (artrl.art.cost, m = 8): the
+        # cost a grid cannot game; fewer rollouts (the same seed for every schedule)
+        n_ref = min(a.art_cost_samples, REFINED_SAMPLES)
+        art_cost_refined = art_costs(
+            bundle.D, sched.sigmas, bundle.prior, n_ref, m=8, seed=a.seed, jvp_mode="reverse"
+        )["refined"]
     result = {
         "method": sched.method,
         "dataset": sched.dataset,
@@ -146,6 +156,7 @@ def main(argv: list[str] | None = None) -> Path:
         "w2_mc": w2_mc,
         "mc_samples": a.mc_samples,
         "art_cost": art_cost,
+        "art_cost_refined": art_cost_refined,
         "art_cost_samples": a.art_cost_samples,
         "seed": a.seed if a.mc_samples > 0 else None,
         "schedule_config_digest": sched.config_digest,
