@@ -69,6 +69,20 @@ def cell(std: float, T: float, K: int, *, seed: int, rollouts: int, m: int) -> d
     return row
 
 
+def markdown(df: pd.DataFrame) -> str:
+    """Both ratios per cell, "refined / W2", rows (std, σ_max), columns K."""
+    Ks = sorted(df["K"].unique())
+    lines = [
+        "| data std | σ_max | " + " | ".join(f"K = {k}" for k in Ks) + " |",
+        "|---|---|" + "---|" * len(Ks),
+    ]
+    for (std, T), g in df.groupby(["std", "T"], sort=True):
+        by = {r.K: r for r in g.itertuples()}
+        cells = [f"{by[k].refined_ratio:.3f} / {by[k].w2_ratio:.3f}" if k in by else "" for k in Ks]
+        lines.append(f"| {std:g} | {T:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--stds", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
@@ -97,6 +111,7 @@ def main() -> None:
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(a.out, index=False)
+        Path(a.out).with_suffix(".md").write_text(markdown(df))
     for key in ("refined_ratio", "w2_ratio"):
         print(f"\n{key} (rows: std, T; columns: K)")
         print(df.pivot_table(index=["std", "T"], columns="K", values=key).round(4).to_string())
