@@ -375,7 +375,7 @@ def test_digits_dry_run_job_counts(tmp_path):
 def test_digits_comparison_dry_run(tmp_path):
     """make compare on digits: every method in the Heun and Euler tables (GITS and LD3 made
     for each solver, one GITS cost matrix per solver), the ART-RL variants trained once at
-    K = 18, and the figure of every method's grid at K = 5."""
+    K = 18, ART-RL trained at every K, and the figure of every method's grid at K = 5."""
     cfg = _config("digits")
     d = cfg["datasets"]["digits"]
     r = _dry_run(tmp_path, cfg, "compare")
@@ -385,14 +385,15 @@ def test_digits_comparison_dry_run(tmp_path):
         n for n, s in d["schedules"].items()
         if s.get("table", True) and s.get("solver", "heun") == "heun"
     ]  # fmt: skip
-    assert len(heun) == 13 and {"gits_heun", "ld3_heun", "dmn", "ays"} <= set(heun)
+    assert len(heun) == 15 and {"gits_heun", "ld3_heun", "dmn", "ays"} <= set(heun)
     rk4 = d["tables"]["rk4"]
     n_heun, n_euler = len(d["solvers"]["heun"]), len(d["solvers"]["euler"])
     cells = len(heun) * (n_heun + n_euler) + len(rk4["schedules"]) * len(rk4["K"]) + 1
     assert counts["fid_cell"] == counts["sample_shard"] == cells  # one 5000-image shard each
-    assert counts["art_train"] == 4  # art_rl_k18 and its three variants
-    assert counts["gits_costs"] == 2  # heun, euler: shared by every K
     ks = {k for klist in d["solvers"].values() for k in klist}
+    # art_rl_k18, the σ-clock row and the three variants at K = 18; art_rl_at_K at every K
+    assert counts["art_train"] == 5 + len(ks)
+    assert counts["gits_costs"] == 2  # heun, euler: shared by every K
     assert counts["method_schedule"] == 2 * (n_heun + n_euler) + len(ks)  # GITS, LD3; DMN
     assert counts["art_q_profile"] == 1  # one profile with q and r for both analytic rows
     assert counts["sigma_k_figure"] == 1
