@@ -595,9 +595,9 @@ def art_diagnostics(train_log: str | Path, schedule: str | Path, out: str | Path
     ax.legend(fontsize=7, frameon=False)
     ax = axes[1]
     if "last_sigma_mean" in log:
-        ax.plot(it, log["last_sigma_mean"], lw=0.8, label="last positive σ (actor means)")
+        ax.plot(it, log["last_sigma_mean"], lw=0.8, label="σ before the grid's end (actor means)")
         ax.set_yscale("log")
-        ax.set_title("grid end (budget exact by construction)")
+        ax.set_title("the grid's end is exact by construction")
     else:
         ax.plot(it, log["budget_mean"], lw=0.8, label="budget Σθ_kΔt")
         ax.axhline(s.sigma_max, color="k", ls="--", lw=0.9, label="T")

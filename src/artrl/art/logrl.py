@@ -36,7 +36,8 @@ from torch import Tensor
 
 from artrl.art.clock import average_grids, base_logit, learned_steps
 from artrl.art.paths import PathBank, fine_sigmas, path_bank
-from artrl.art.rl import MLP, ARTConfig, ARTTrainer, TrainingDiverged
+from artrl.art.rl import ARTConfig, ARTTrainer, TrainingDiverged
+from artrl.solvers import CountingDenoiser
 
 __all__ = ["LogClockTrainer", "LogRollout", "clock_features"]
 
@@ -88,8 +89,6 @@ class LogClockTrainer(ARTTrainer):
     def __init__(
         self, D, cfg: ARTConfig, prior, *, data_shape, prior_std, labels=None, device="cpu"
     ):
-        from artrl.solvers import CountingDenoiser
-
         cfg.check()
         if cfg.clock != "log":
             raise ValueError("LogClockTrainer is the clock: log trainer")
@@ -97,16 +96,8 @@ class LogClockTrainer(ARTTrainer):
         self.device = torch.device(device)
         self.prior_std = float(prior_std)
         self.K_l = learned_steps(cfg.K, cfg.convention)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            d_actor = 3 if cfg.actor_inputs == "time" else N_FEATURES
-            self.actor = MLP(d_actor, cfg.hidden, cfg.layers, out_bias=0.0)
-            self.critic = MLP(N_FEATURES, cfg.hidden, cfg.layers, out_bias=0.0)
-        self.net_dtype = getattr(torch, cfg.net_dtype)
-        self.actor.to(self.device, self.net_dtype)
-        self.critic.to(self.device, self.net_dtype)
-        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
-        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_critic)
+        d_actor = 3 if cfg.actor_inputs == "time" else N_FEATURES
+        self._build_nets(d_actor, N_FEATURES, actor_bias=0.0)  # a = 0: the base grid
         self.gamma = self.gamma_int = 0.0  # no multiplier: the budget holds by construction
         self.cost_scale_ref = 0.0  # the first batch's mean cost (set at the first update)
         self.iteration = 0
@@ -125,8 +116,6 @@ class LogClockTrainer(ARTTrainer):
         if self._bank is None:
             cfg = self.cfg
             fine = fine_sigmas(cfg.T, cfg.bank_points, cfg.convention, cfg.sigma_min)
-            from artrl.solvers import CountingDenoiser
-
             counted = CountingDenoiser(self.D.denoiser)
             self._bank = path_bank(
                 counted, self.prior, cfg.bank_paths, fine, T=cfg.T, labels=self.labels,
@@ -142,8 +131,7 @@ class LogClockTrainer(ARTTrainer):
         """The policy's std on a: ``action_std``, decayed on the cosine of the learning rates
         to ``action_std · noise_final_frac``. The noise biases the mean it learns (the expected
         cost under noise is not the cost at the mean), so it shrinks as the policy settles."""
-        f, n, N = self.cfg.noise_final_frac, self.iteration, max(1, self.cfg.iterations)
-        return self.cfg.action_std * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * min(n, N) / N)))
+        return self.cfg.action_std * self._decay(self.cfg.noise_final_frac)
 
     def batch_size(self) -> int:
         """``batch``, or with ``batch: 0`` (the default) about ``BATCH_STEPS`` actions an

@@ -140,15 +140,7 @@ class ARTTrainer:
         cfg.check()  # again: the fields may have been set after construction
         bias = cfg.theta_init if cfg.actor_output == "linear" else math.log(cfg.theta_init)
         d_actor = 1 if cfg.actor_inputs == "time" else d_in
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.actor = MLP(d_actor, cfg.hidden, cfg.layers, out_bias=bias)
-            self.critic = MLP(d_in, cfg.hidden, cfg.layers, out_bias=0.0)
-        self.net_dtype = getattr(torch, cfg.net_dtype)
-        self.actor.to(self.device, self.net_dtype)
-        self.critic.to(self.device, self.net_dtype)
-        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
-        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_critic)
+        self._build_nets(d_actor, d_in, actor_bias=bias)
         self.gamma_int = float(cfg.gamma0)  # the integral part, updated by Eq. 23
         self.gamma = float(cfg.gamma0)  # γ used in the rewards = integral + kp · error
         self.iteration = 0
@@ -264,9 +256,26 @@ class ARTTrainer:
         return Rollout(st(feats), st(thetas), st(mus), st(vars_), st(qns), budget, psi, rn)
 
     # ------------------------------------------------------------------ one update
+    def _build_nets(self, d_actor: int, d_critic: int, *, actor_bias: float) -> None:
+        """Actor and critic MLPs (seeded by cfg.seed) on the trainer's device, and their Adams."""
+        cfg = self.cfg
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.actor = MLP(d_actor, cfg.hidden, cfg.layers, out_bias=actor_bias)
+            self.critic = MLP(d_critic, cfg.hidden, cfg.layers, out_bias=0.0)
+        self.net_dtype = getattr(torch, cfg.net_dtype)
+        self.actor.to(self.device, self.net_dtype)
+        self.critic.to(self.device, self.net_dtype)
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
+        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_critic)
+
+    def _decay(self, final_frac: float) -> float:
+        """Cosine decay from 1 at iteration 0 to ``final_frac`` at cfg.iterations."""
+        n, N = self.iteration, max(1, self.cfg.iterations)
+        return final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * min(n, N) / N))
+
     def _lr_factor(self) -> float:
-        f, n, N = self.cfg.lr_final_frac, self.iteration, max(1, self.cfg.iterations)
-        return f + (1 - f) * 0.5 * (1 + math.cos(math.pi * min(n, N) / N))
+        return self._decay(self.cfg.lr_final_frac)
 
     def update(self, ro: Rollout) -> dict:
         cfg, dt, K = self.cfg, self.cfg.dt, self.cfg.K
