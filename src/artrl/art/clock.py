@@ -45,7 +45,7 @@ def learned_steps(K: int, convention: str) -> int:
 
 
 def r_of(sigma, convention: str, sigma_min: float):
-    """The clock coordinate r(σ): log(σ/σ_min) (code) or σ (paper); numpy or torch input."""
+    """The clock coordinate r(σ) as a float64 array: log(σ/σ_min) (code) or σ (paper)."""
     _check(convention)
     if convention == "code":
         return np.log(np.asarray(sigma, dtype=np.float64) / sigma_min)

@@ -31,12 +31,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from artrl.art.clock import learned_steps
 from artrl.art.dynamics import _expand, batch_norm, drift, drift_and_q
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
 
-__all__ = ["advance", "art_costs"]
+__all__ = ["advance", "art_costs", "trapezoid"]
+
+
+def trapezoid(
+    s_a: Tensor, s_b: Tensor, v_a: Tensor, v_b: Tensor, geometric: Tensor | None = None
+) -> Tensor:
+    """∫_{s_b}^{s_a} v dσ between two neighbouring levels (per sample): the trapezoid rule on σv
+    in log σ where ``geometric`` (default s_b > 0), else on v in σ."""
+    pos = s_b > 0 if geometric is None else geometric
+    sb = torch.where(pos, s_b, torch.ones_like(s_b))
+    geo = 0.5 * (s_a.clamp_min(1e-300) / sb).log() * (s_a * v_a + s_b * v_b)
+    lin = 0.5 * (s_a - s_b) * (v_a + v_b)
+    return torch.where(pos, geo, lin)
 
 
 def advance(
@@ -80,29 +93,14 @@ def advance(
             s_j = s_b  # exactly
         h = _expand(s_prev - s_j, x)
         x_e = x + h * F
-        if bool(pos.all()):
-            F_e = drift(D, x_e, T - s_j, T, labels, s_floor=s_floor)
-            x = x + 0.5 * h * (F + F_e)
-        else:  # σ = 0 ends: Euler there (EDM's last step), Heun elsewhere
-            F_e = drift(D, x_e, T - s_j, T, labels, s_floor=s_floor)
-            heun = x + 0.5 * h * (F + F_e)
-            x = torch.where(_expand(s_j > 0, x), heun, x_e)
+        F_e = drift(D, x_e, T - s_j, T, labels, s_floor=s_floor)
+        # Heun; Euler into σ = 0 (EDM's last step)
+        x = torch.where(_expand(s_j > 0, x), x + 0.5 * h * (F + F_e), x_e)
         F_j, Q_j = drift_and_q(D, x, T - s_j, T, labels, s_floor=s_floor, mode=jvp_mode)
         q_j = batch_norm(Q_j)
-        sp = s_prev.clamp_min(1e-300)
-        sj = torch.where(pos, s_j, torch.ones_like(s_j))
-        geo = 0.5 * (sp / sj).log() * (s_prev * q + s_j * q_j)
-        lin = 0.5 * (s_prev - s_j) * (q + q_j)
-        total = total + torch.where(pos, geo, lin)
+        total = total + trapezoid(s_prev, s_j, q, q_j, geometric=pos)  # as the nodes are spaced
         s_prev, F, q = s_j, F_j, q_j
     return x, F, q, total
-
-
-def _nodes(s_a: float, s_b: float, m: int) -> np.ndarray:
-    """m + 1 nodes from s_a down to s_b: geometric, or linear when s_b = 0."""
-    if s_b > 0:
-        return np.geomspace(s_a, s_b, m + 1)
-    return np.linspace(s_a, s_b, m + 1)
 
 
 @torch.no_grad()
@@ -128,18 +126,16 @@ def art_costs(
     objective). Refined: Σ_k θ_k ∫|Q| dσ along the PF-ODE path (:func:`advance` with ``m``
     sub-steps per step, at most ``max_dlog`` apart in log σ), which does not depend on the
     grid. ``n`` rollouts from ``prior``, a generator seeded by ``seed`` on ``device`` (the
-    model's). ``convention="code"``: the last
-    step (into σ = 0) is left out of both. Returns ``{"plain", "refined", "plain_std",
-    "refined_std", "m", "rollouts"}`` (std: of the per-rollout cost).
+    model's). ``convention="code"``: the last step (into σ = 0) is left out of both. Returns
+    ``{"plain", "refined", "plain_std", "refined_std", "m", "rollouts"}`` (std: of the
+    per-rollout cost).
     """
-    if convention not in ("paper", "code"):
-        raise ValueError(f"convention must be paper or code, got {convention!r}")
     if m < 1:
         raise ValueError(f"m must be >= 1, got {m}")
     sigmas = np.asarray(sigmas, dtype=np.float64)
     T, K = float(sigmas[0]), len(sigmas) - 1
     dt = T / K
-    steps = K - 1 if convention == "code" else K
+    steps = learned_steps(K, convention)  # the code convention leaves out the step into 0
     gen = torch.Generator(device=torch.device(device)).manual_seed(seed)
     plain, refined = [], []
     done = 0

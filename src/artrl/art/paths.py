@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from artrl.art.cost import advance
+from artrl.art.cost import advance, trapezoid
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun
 
 if TYPE_CHECKING:
@@ -56,8 +56,9 @@ class PathBank:
     def n(self) -> int:
         return int(self.q.shape[0])
 
-    def at(self, idx: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(|Q|, |F|, ‖x‖, C) of paths ``idx`` at noise levels ``sigma`` (both [B])."""
+    def _interp(self, idx: Tensor, sigma: Tensor, densities: tuple, integral: Tensor) -> list:
+        """``densities`` (interpolated geometrically in the code convention) and ``integral``
+        (linearly) of paths ``idx`` at noise levels ``sigma`` (both [B])."""
         zq = sigma.log() if self.log else sigma
         hi = torch.searchsorted(self.z, zq.contiguous()).clamp(1, len(self.z) - 1)
         lo = hi - 1
@@ -71,16 +72,18 @@ class PathBank:
             return (a.log() * (1 - w) + b.log() * w).exp()
 
         pick = geo if self.log else lin
-        return pick(self.q), pick(self.f), pick(self.x), lin(self.cum)
+        return [pick(v) for v in densities] + [lin(integral)]
+
+    def at(self, idx: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(|Q|, |F|, ‖x‖, C) of paths ``idx`` at noise levels ``sigma`` (both [B])."""
+        return tuple(self._interp(idx, sigma, (self.q, self.f, self.x), self.cum))
 
     def heun_at(self, idx: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
         """(|R̃|, ∫|R̃|dσ from the bottom) of paths ``idx`` at ``sigma`` (a bank built with
         ``heun=True``)."""
         if self.r is None:
             raise ValueError("this path bank was built without Heun's error density")
-        sub = PathBank(self.z, self.r, self.r, self.r, self.cum_r, self.log)
-        r, _, _, cr = sub.at(idx, sigma)
-        return r, cr
+        return tuple(self._interp(idx, sigma, (self.r,), self.cum_r))
 
 
 @torch.no_grad()
@@ -139,7 +142,7 @@ def path_bank(
             cs.append(cs[-1] + integral)  # ∫ from the top down to σ_j
             if heun:
                 rs.append(r_at(x, s_b, lab))
-                crs.append(crs[-1] + _trapezoid(float(s[0]), float(sig[j]), rs[-2], rs[-1]))
+                crs.append(crs[-1] + trapezoid(s, s_b, rs[-2], rs[-1]))
             s = s_b
             bar.update(b)
         st = torch.stack
@@ -162,11 +165,3 @@ def path_bank(
         r=torch.cat(cols_r).flip(1).contiguous() if heun else None,
         cum_r=torch.cat(cols_cr).flip(1).contiguous() if heun else None,
     )
-
-
-def _trapezoid(s_a: float, s_b: float, v_a: Tensor, v_b: Tensor) -> Tensor:
-    """∫_{s_b}^{s_a} v dσ between neighbouring fine levels: trapezoid on σv in log σ (on v in
-    σ for s_b = 0), as artrl.art.cost.advance integrates |Q|."""
-    if s_b > 0:
-        return 0.5 * np.log(s_a / s_b) * (s_a * v_a + s_b * v_b)
-    return 0.5 * (s_a - s_b) * (v_a + v_b)
