@@ -20,7 +20,7 @@ def test_cpu_and_auto_without_cuda(monkeypatch, capsys):
 def test_cuda_without_cuda_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for name in ("cuda", "cuda:0"):
-        with pytest.raises(DeviceError, match="CUDA is not available.*--device auto"):
+        with pytest.raises(DeviceError, match="CUDA is not available.*--device cpu"):
             resolve_device(name)
 
 

@@ -1,8 +1,9 @@
 """``python -m artrl.sample``: generate one shard of images for a (schedule, solver) cell.
 
-Seeds follow EDM's ``generate.py`` convention (ecosystem.md §4.4): one ``torch.Generator`` per
-image seed; the latent is drawn first, then (for class-conditional models) the class label from
-the same generator; x_T = latent · σ_0. Images go out as uint8 NHWC with EDM's rounding.
+Seeds follow NVlabs/edm ``generate.py``: one ``torch.Generator`` per image seed on the model's
+device; the float32 latent is drawn first, then (for class-conditional models) the class label
+from the same generator; x_T = latent · σ_0 in float64 (:func:`seed_latents`). Images go out
+as uint8 NHWC with EDM's rounding.
 
 Batches are fixed blocks of absolute seeds (seed // batch), so a shard whose bounds are
 multiples of ``--batch`` runs exactly the batches an unsharded run would: the images are the
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from artrl.device import DEVICE_HELP, device_arg
+from artrl.device import DEVICE_HELP, device_arg, generator
 from artrl.io import write_npz
 from artrl.schedules import Schedule, ScheduleError
 from artrl.solvers import SOLVERS, CountingDenoiser, nfe, sample
@@ -36,18 +37,25 @@ __all__ = ["seed_latents", "to_uint8_nhwc", "generate", "main"]
 def seed_latents(
     seeds: list[int], shape: tuple[int, ...], n_classes: int = 0, device="cpu"
 ) -> tuple[Tensor, Tensor | None]:
-    """Per-seed standard-normal latents [B, *shape] (float64) and one-hot labels (or None)."""
-    lat, lab = [], []
-    for s in seeds:
-        g = torch.Generator().manual_seed(int(s))
-        lat.append(torch.randn(shape, generator=g, dtype=torch.float64))
-        if n_classes > 0:
-            lab.append(int(torch.randint(n_classes, (1,), generator=g)))
-    x = torch.stack(lat).to(device)
+    """EDM's latents and labels for ``seeds``: latents [B, *shape] (float64) and one-hot labels
+    [B, n_classes] (float64; None for an unconditional model).
+
+    As NVlabs/edm ``generate.py`` (its ``StackedRandomGenerator``): one generator per seed on
+    ``device``, seeded with seed mod 2³²; each draws its float32 latent first, then (for a
+    class-conditional model) its class with ``randint(n_classes, size=[])``. The latent is
+    widened to float64 afterwards, as EDM's sampler does (``latents.to(torch.float64)``), so
+    the same seed on the same device gives EDM's image.
+    """
+    device = torch.device(device)
+    gens = [generator(s, device) for s in seeds]
+    x = torch.stack([torch.randn(shape, generator=g, device=device) for g in gens])
     labels = None
     if n_classes > 0:
-        labels = torch.eye(n_classes, dtype=torch.float64, device=device)[lab]
-    return x, labels
+        idx = torch.stack(
+            [torch.randint(n_classes, size=[], generator=g, device=device) for g in gens]
+        )
+        labels = torch.eye(n_classes, dtype=torch.float64, device=device)[idx]
+    return x.to(torch.float64), labels
 
 
 def to_uint8_nhwc(x: Tensor) -> np.ndarray:
@@ -125,10 +133,19 @@ def main(argv: list[str] | None = None) -> Path:
     except ScheduleError as e:
         raise SystemExit(f"error: {e}") from None
     bundle = build(dcfg["model"], sched.sigma_max, a.device)
+    sigmas = sched.sigmas
+    fit = getattr(bundle.D, "fit_grid", None)  # EDM networks: their σ range and round_sigma
+    if fit is not None:
+        try:
+            sigmas = fit(sigmas)
+        except ValueError as e:
+            raise SystemExit(f"error: {a.schedule}: {e}") from None
+        if not np.array_equal(sigmas, sched.sigmas):
+            print(f"σ-grid rounded by the network's round_sigma: {np.round(sigmas, 6).tolist()}")
     t0 = time.perf_counter()
     images, seeds, calls = generate(
         bundle.D,
-        sched.sigmas,
+        sigmas,
         a.seeds,
         shape=bundle.data_shape,
         solver=a.solver,

@@ -155,7 +155,7 @@ def edm(
     if convention == "code":
         # bit-for-bit EDM generate.py: a float64 torch ramp, torch's pow, nothing forced
         _positive_sigma_min("edm", K, sigma_min)
-        i = torch.arange(K, dtype=torch.float64)
+        i = torch.arange(K, dtype=torch.float64, device="cpu")  # the grid is a NumPy array
         s = _finish(((a + i / max(K - 1, 1) * (b - a)) ** rho).numpy())
     else:
         s = _force_last_zero((a + _paper_u(K) * (b - a)) ** rho)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step
+from artrl.device import generator, model_device
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
@@ -85,7 +86,7 @@ def qr_profile(
 
 
 def _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, *, heun: bool):
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, model_device(D))  # on the network's device
     total = np.zeros(len(sigmas))
     total_r = np.zeros(len(sigmas))
     done = 0
@@ -290,7 +291,7 @@ def art_cost(
     T, K = float(sigmas[0]), len(sigmas) - 1
     dt = T / K
     theta = (sigmas[:-1] - sigmas[1:]) / dt
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, model_device(D))  # on the network's device
     total, done = 0.0, 0
     while done < n:
         b = min(batch, n - done)

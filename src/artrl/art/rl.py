@@ -19,6 +19,7 @@ documented in README.md with the measurements that motivated it.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -290,7 +291,10 @@ class ARTTrainer:
         nn_c = self.critic(feats).double()  # [K, B]
         v = nn_c + cfg.lam * t[:, None]
         v_next = torch.cat(
-            [v[1:].detach(), torch.full((1, B), (self.gamma + cfg.lam) * cfg.T, dtype=v.dtype)]
+            [
+                v[1:].detach(),
+                torch.full((1, B), (self.gamma + cfg.lam) * cfg.T, dtype=v.dtype, device=v.device),
+            ]
         )
         cost = ro.qn * ro.theta**2 * dt  # |Q_k| θ_k² Δt = (2/Δt) · Euler's ½|Q_k|h_k², h = θΔt
         if cfg.proxy == "heun":  # (2/Δt) · Heun's |R̃_k||h_k|³, but the last step is Euler
@@ -299,7 +303,7 @@ class ARTTrainer:
         delta = v_next - v.detach() - self.gamma * ro.theta * dt - cost  # δ_k (§3.3)
         if cfg.td_lambda > 0:  # A_k = Σ_{j≥k} td_lambda^{j−k} δ_j (TD(λ) forward view)
             adv = torch.zeros_like(delta)
-            acc = torch.zeros(B, dtype=delta.dtype)
+            acc = torch.zeros(B, dtype=delta.dtype, device=delta.device)
             for k in range(K - 1, -1, -1):
                 acc = delta[k] + cfg.td_lambda * acc
                 adv[k] = acc
@@ -378,6 +382,7 @@ class ARTTrainer:
             "gamma_int": self.gamma_int,
             "iteration": self.iteration,
             "generator": self.gen.get_state(),
+            "generator_device": self.gen.device.type,
             "history": self.history,
             "buffer_theta": self.buffer_theta,
             "buffer_mu": self.buffer_mu,
@@ -408,11 +413,36 @@ class ARTTrainer:
         self.gamma = float(sd["gamma"])
         self.gamma_int = float(sd["gamma_int"])
         self.iteration = int(sd["iteration"])
-        self.gen.set_state(sd["generator"])
+        self._restore_generator(sd)
         self.history = list(sd["history"])
         self.buffer_theta = np.asarray(sd["buffer_theta"])
         self.buffer_mu = np.asarray(sd["buffer_mu"])
         self.D.evals = int(sd.get("denoiser_evals", 0))
+
+    def _restore_generator(self, sd: dict) -> None:
+        """The rollout generator's state, where the checkpoint's generator lived on a device of
+        the same type. A CUDA generator's state cannot continue a CPU stream (or the reverse):
+        the stream is then reseeded from (seed, iteration), with a notice, so a run moved between
+        a GPU node and a CPU resumes, but not bit for bit."""
+        saved = str(sd.get("generator_device", "cpu"))
+        state = sd["generator"].to("cpu")  # get/set_state take a CPU ByteTensor on any device
+        if saved == self.gen.device.type:
+            try:
+                self.gen.set_state(state)
+                return
+            except (RuntimeError, ValueError) as e:
+                reason = f"its state does not fit this generator ({e})"
+        else:
+            reason = f"it was saved on {saved}, this run is on {self.gen.device.type}"
+        seed = (self.cfg.seed + 1 + 1_000_003 * self.iteration) % (1 << 63)
+        self.gen.manual_seed(seed)
+        print(
+            f"resume: the checkpoint's random stream cannot continue here ({reason}); "
+            f"reseeded from (seed, iteration {self.iteration}): the run goes on, but its "
+            "numbers will differ from an uninterrupted run",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def save_checkpoint(self, path: str | Path) -> None:
         sd = self.state_dict()
@@ -420,7 +450,10 @@ class ARTTrainer:
 
     def _read_checkpoint(self, path: str | Path) -> dict:
         try:
-            return torch.load(path, map_location=self.device, weights_only=False)
+            # map to the CPU first: the nets and optimisers copy onto their own device on
+            # load, and a generator's state must be a CPU tensor (a CUDA checkpoint resumes on a
+            # CPU and the reverse)
+            return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:  # a torn or foreign file: say which and how to recover
             raise RuntimeError(f"{path}: cannot read ART-RL checkpoint ({e}); delete it") from e
 

@@ -54,6 +54,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -299,9 +300,10 @@ def _patch_attention(module: types.ModuleType) -> bool:
         return False
     if _has_forward_ad(op):
         return True
-    gen = torch.Generator().manual_seed(0)
-    q = torch.randn(2, 8, 5, generator=gen)
-    k = torch.randn(2, 8, 7, generator=gen)
+    cpu = torch.device("cpu")  # a probe at load time, before the network moves to its device
+    gen = torch.Generator(device=cpu).manual_seed(0)
+    q = torch.randn(2, 8, 5, generator=gen, device=cpu)
+    k = torch.randn(2, 8, 7, generator=gen, device=cpu)
     try:
         with torch.no_grad():
             same = torch.equal(op.apply(q, k), AttentionWeights.apply(q, k))
@@ -436,7 +438,33 @@ class EDMDenoiser(nn.Module):
     def round_sigma(self, sigma: Tensor | float) -> Tensor:
         """The network's σ rounding (identity for EDMPrecond; EDM ``round_sigma``)."""
         rs = getattr(self.net, "round_sigma", None)
-        return rs(sigma) if rs is not None else torch.as_tensor(sigma)
+        if rs is not None:
+            return rs(sigma)
+        return torch.as_tensor(sigma, device=self._device())
+
+    def _device(self) -> torch.device:
+        return next((p.device for p in self.net.parameters()), torch.device("cpu"))
+
+    def fit_grid(self, sigmas) -> np.ndarray:
+        """A σ-grid as this network samples it: EDM's ``edm_sampler`` keeps its schedule inside
+        the network's [sigma_min, sigma_max] and passes it through ``net.round_sigma``
+        (NVlabs/edm ``generate.py``). Both are no-ops for EDMPrecond (range [0, ∞), identity);
+        for VP/VE/iDDPM networks the positive σ's are rounded, and a grid that leaves the
+        range is refused, since clamping an explicit grid would change the schedule itself."""
+        s = np.asarray(sigmas, dtype=np.float64)
+        pos = s > 0
+        lo, hi = self.sigma_min, self.sigma_max
+        out = s[pos]
+        if out.size and (out.min() < lo * (1 - 1e-9) or out.max() > hi * (1 + 1e-9)):
+            raise ValueError(
+                f"σ-grid [{out.max():g} … {out.min():g}] leaves the range [{lo:g}, {hi:g}] of "
+                f"this {type(self.net).__name__} network; set the dataset's sigma_max and "
+                "sigma_min inside it (EDM clamps its schedule to the network's range)"
+            )
+        rounded = self.round_sigma(torch.as_tensor(out, dtype=torch.float64, device=self._device()))
+        res = s.copy()
+        res[pos] = rounded.detach().to("cpu", torch.float64).numpy().reshape(-1)
+        return res
 
     def _labels(self, labels: Tensor | None, batch: int, device: torch.device) -> Tensor | None:
         if self.label_dim == 0 or labels is None:
