@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -115,12 +116,17 @@ def test_rank_deficient_covariances_give_finite_fid():
     assert fid_from_features(f1, f2) == pytest.approx(_reference_fid(f1, f2), abs=1e-6)
 
 
-def test_large_imaginary_component_raises(monkeypatch):
-    monkeypatch.setattr(F, "_sqrtm", lambda a: np.eye(len(a)) * (1 + 1j))
-    with pytest.raises(ValueError, match="imaginary"):
-        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2))
+def test_a_complex_sqrtm_keeps_its_real_part_as_edm_and_says_how_large_the_rest_was(
+    monkeypatch,
+):
+    monkeypatch.setattr(F, "_sqrtm", lambda a: np.eye(len(a)) * (0.5 + 0.25j))
+    with pytest.warns(RuntimeWarning, match="imaginary part up to 0.25 .*real part is used"):
+        fid = frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2))
+    assert fid == pytest.approx(2 + 2 - 2 * 1.0)  # tr Σ1 + tr Σ2 − 2 tr Re(√)
     monkeypatch.setattr(F, "_sqrtm", lambda a: np.eye(len(a)) * (1 + 1e-9j))
-    assert frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2)) == pytest.approx(0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # round-off: no warning
+        assert frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2)) == pytest.approx(0)
 
 
 def test_shape_mismatch_errors():

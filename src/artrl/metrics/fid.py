@@ -121,8 +121,9 @@ def frechet_distance(
 
     ``‖μ1 − μ2‖² + tr(Σ1) + tr(Σ2) − 2 tr((Σ1 Σ2)^{1/2})`` with ``scipy.linalg.sqrtm``.
     If the square root of the product is not finite (singular product), ``eps·I`` is added
-    to both covariances and it is retried. A complex result whose diagonal has an imaginary
-    part above ``imag_atol`` raises ``ValueError``; otherwise the real part is used.
+    to both covariances and it is retried. Of a complex result the real part is used (as
+    NVlabs/edm ``fid.py``), with a ``RuntimeWarning`` naming the largest imaginary part of the
+    diagonal when it exceeds ``imag_atol``.
     """
     mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
     mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
@@ -143,9 +144,18 @@ def frechet_distance(
         if not np.isfinite(covmean).all():
             raise ValueError(f"sqrtm(Σ1 Σ2) is not finite even with {eps} added to the diagonal")
     if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0.0, atol=imag_atol):
-            worst = float(np.max(np.abs(covmean.imag)))
-            raise ValueError(f"sqrtm(Σ1 Σ2) has a large imaginary component ({worst:.3g})")
+        # NVlabs/edm fid.py keeps the real part whatever the imaginary part is; so do we, and
+        # say how large it was when it is not round-off
+        worst = float(np.max(np.abs(np.diagonal(covmean).imag)))
+        if worst > imag_atol:
+            warnings.warn(
+                f"sqrtm(Σ1 Σ2) has an imaginary part up to {worst:.3g} on its diagonal "
+                f"(above {imag_atol:g}; trace of it {float(np.trace(covmean).imag):.3g}); "
+                "the real part is used, as EDM does. The covariances are near singular: "
+                "more samples make the FID trustworthy",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
