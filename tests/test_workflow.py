@@ -154,15 +154,19 @@ def test_demo_dry_run_small_config(tmp_path):
 
 
 @pytest.mark.parametrize("resource", ["gpu=1", "gres='gpu:a100:1'"])
-def test_gpu_jobs_get_device_auto(tmp_path, resource):
-    """A job given a GPU (gpu > 0, or a gres naming one) runs with --device auto, others cpu."""
+@pytest.mark.parametrize("allow_cpu", [False, True])
+def test_gpu_jobs_get_device_cuda(tmp_path, resource, allow_cpu):
+    """A job given a GPU (gpu > 0, or a gres naming one) runs with --device cuda (which stops
+    without CUDA), or --device auto when the config allows the CPU; others run on the cpu."""
     cfg = _config("gauss1d")
     cfg["datasets"]["gauss1d"]["K"] = [2]
+    cfg["allow_cpu"] = allow_cpu
     r = _dry_run(tmp_path, cfg, "demo", "-p", "--set-resources", f"art_train:{resource}")
     assert r.returncode == 0, r.stdout + r.stderr
     cmds = [ln for ln in (r.stdout + r.stderr).splitlines() if "python -m artrl" in ln]
     train = [c for c in cmds if "artrl.art.train" in c]
-    assert train and all("--device auto" in c for c in train), train
+    want = "--device auto" if allow_cpu else "--device cuda"
+    assert train and all(want in c for c in train), train
     others = [c for c in cmds if "--device" in c and "artrl.art.train" not in c]
     assert all("--device cpu" in c for c in others), others
 

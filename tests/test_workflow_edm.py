@@ -41,10 +41,10 @@ class TinyInception(torch.nn.Module):
         return torch.cat([pooled, x.flatten(1).std(dim=1, keepdim=True)], dim=1)  # 13
 
 
-def _snakemake(args, work: Path, cfg_file: Path, timeout: int = 900):
+def _snakemake(args, work: Path, cfg_file: Path, timeout: int = 900, profile: str = "none"):
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", "none",
+         "--directory", str(work), "--configfile", str(cfg_file), "--workflow-profile", profile,
          *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env=_env(),
     )  # fmt: skip
@@ -82,6 +82,7 @@ def tiny_edm(tmp_path_factory):
         "blocks": 2,
     }
     cfg["datasets"]["tinyedm"] = c
+    cfg["allow_cpu"] = True  # an EDM data set on a machine without CUDA: explicitly allowed
     cfg_file = root / "tiny_edm.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     work = root / "work"
@@ -111,39 +112,62 @@ def test_tiny_edm_chain_runs_through_the_cifar10_rules(tiny_edm):
 
 
 @pytest.mark.parametrize(
-    "target,core_only,art,shards,cells",
+    "target,extras,art,shards,cells",
     [
-        ("results/tables/cifar10_fid.csv", True, 6, 240, 24),
-        ("results/tables/cifar10_euler_fid.csv", True, 8, 320, 32),
+        ("results/tables/cifar10_fid.csv", False, 6, 240, 24),
+        ("results/tables/cifar10_euler_fid.csv", False, 8, 320, 32),
         ("results/tables/cifar10_resampled_fid.csv", False, 1, 240, 24),
         ("results/tables/afhqv2_fid.csv", False, 6, 240, 24),
-        # every method (issue "methods"): 13 rows; the ART-RL variants trained once, at K = 18
-        ("results/tables/cifar10_fid.csv", False, 6 + 3, 780, 78),
-        ("results/tables/cifar10_euler_fid.csv", False, 8 + 3, 1040, 104),
+        # every method (gpu_extras): 13 rows; the ART-RL variants trained once, at K = 18
+        ("results/tables/cifar10_fid.csv", True, 6 + 3, 780, 78),
+        ("results/tables/cifar10_euler_fid.csv", True, 8 + 3, 1040, 104),
     ],
 )
-def test_cifar10_targets_dry_run(tmp_path, target, core_only, art, shards, cells):
-    """The paper's targets: ART-RL per K (the resampled table: only K = 18), 10 shards of 5,000
-    seeds per cell, one FID job per cell, downloads as local jobs; without core_only the
-    competing methods' jobs too, with no code of their own."""
+def test_cifar10_targets_dry_run_with_the_gpu_profile(tmp_path, target, extras, art, shards, cells):
+    """The paper's targets with the gpu profile on this CPU-only machine: the paper's four rows
+    by default, the competing methods with gpu_extras; ART-RL per K (the resampled table: only
+    K = 18), 10 shards of 5,000 seeds per cell, one FID job per cell, downloads as local jobs;
+    every job that evaluates a network (GITS and LD3 included) runs with --device cuda."""
     cfg = _config()
-    cfg["core_only"] = core_only
+    cfg["gpu_extras"] = extras
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     (tmp_path / "w").mkdir()
-    r = _snakemake(["-n", "--cores", "1", target], tmp_path / "w", cfg_file, timeout=300)
+    gpu = str(REPO / "workflow/profiles/gpu")
+    r = _snakemake(["-n", "-p", "--cores", "1", target], tmp_path / "w", cfg_file, 300, gpu)
     assert r.returncode == 0, r.stderr[-3000:]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", r.stdout, re.M))
-    assert int(counts["art_train"]) == art
-    assert (int(counts["sample_shard"]), int(counts["fid_cell"])) == (shards, cells)
-    assert int(counts["download"]) >= 3  # pickle, Inception, reference statistics
-    if "resampled" in target:  # EXT Table 5 lists the paper's schedules only: no methods
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", r.stdout, re.M)}
+    assert counts["art_train"] == art
+    assert (counts["sample_shard"], counts["fid_cell"]) == (shards, cells)
+    assert counts["download"] >= 3  # pickle, Inception, reference statistics
+    if "resampled" in target or not extras:  # the paper's schedules only: no methods
         assert "gits_costs" not in counts and "method_schedule" not in counts
-    elif target.startswith("results/tables/cifar10_") and not core_only:
+        assert cells == 4 * (cells // 4)  # Uniform, EDM, DPM, ART-RL
+    elif target.startswith("results/tables/cifar10_"):
         n_K = cells // 13
-        assert int(counts["gits_costs"]) == 1  # one cost matrix for the table's solver
-        assert int(counts["method_schedule"]) == 3 * n_K  # GITS, DMN, LD3 at every K
-        assert int(counts["art_q_profile"]) == 1
+        assert counts["gits_costs"] == 1  # one cost matrix for the table's solver
+        assert counts["method_schedule"] == 3 * n_K  # GITS, DMN, LD3 at every K
+        assert counts["art_q_profile"] == 1
+    network = ("art_train", "art_q_profile", "gits_costs", "method_schedule", "sample_shard",
+               "fid_cell")  # fmt: skip
+    cmds = [ln for ln in r.stdout.splitlines() if "python -m artrl" in ln and "--device" in ln]
+    assert len(cmds) == sum(counts.get(k, 0) for k in network)
+    assert all("--device cuda " in c for c in cmds), [c for c in cmds if "--device cuda" not in c]
+
+
+def test_the_paper_command_without_a_gpu_stops_before_any_job_and_names_the_gpu_profile(tmp_path):
+    """`snakemake --cores all results/tables/cifar10_fid.csv` on this CPU-only machine, no
+    profile: one message, no job run (nothing downloaded, no results)."""
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(_config(), allow_unicode=True, sort_keys=False))
+    work = tmp_path / "w"
+    work.mkdir()
+    r = _snakemake(["--cores", "all", "results/tables/cifar10_fid.csv"], work, cfg_file, 300)
+    assert r.returncode != 0
+    err = r.stdout + r.stderr
+    assert err.count("needs a GPU") == 1, err[-3000:]
+    assert "--workflow-profile workflow/profiles/gpu" in err and "allow_cpu=True" in err
+    assert not (work / "results").exists() and not (work / "resources").exists()
 
 
 def test_download_rule_offline_names_url_and_key(tmp_path):

@@ -17,6 +17,8 @@ rule art_train:
     conda:
         "../../envs/artrl.yaml"
     threads: 1
+    resources:
+        gpu=gpu_request,
     params:
         dataset_config=art_train_json,
         seed=config["seed"],

@@ -4,6 +4,7 @@ import json
 import os
 import re
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 try:
@@ -48,9 +49,20 @@ def dataset_cfg(dataset):
     return config["datasets"][dataset]
 
 
-def included(block):
-    """False for a block marked `extra: true` when the run is core_only (make demo)."""
-    return not (config.get("core_only", False) and block.get("extra", False))
+def included(block, dataset=None):
+    """False for a block marked `extra: true` when the run is core_only (make demo), and for
+    the extra rows of an EDM data set unless gpu_extras (GPU-days of competing methods).
+    """
+    if not block.get("extra", False):
+        return True
+    if config.get("core_only", False):
+        return False
+    return dataset is None or not is_edm(dataset) or config.get("gpu_extras", False)
+
+
+def is_edm(dataset):
+    """An NVIDIA EDM network (a GPU job per network evaluation), not an embedded model."""
+    return dataset_cfg(dataset)["model"]["type"] == "edm"
 
 
 def datasets():
@@ -67,7 +79,7 @@ def schedule_names(dataset, methods=None):
     return [
         name
         for name, s in dataset_cfg(dataset)["schedules"].items()
-        if (methods is None or s["method"] in methods) and included(s)
+        if (methods is None or s["method"] in methods) and included(s, dataset)
     ]
 
 
@@ -134,7 +146,9 @@ def extra_tables(dataset):
     K = 18 schedule resampled to K' = 4..20, EXT Table 5); core_only leaves out the ones
     marked `extra: true`."""
     return {
-        t: c for t, c in dataset_cfg(dataset).get("tables", {}).items() if included(c)
+        t: c
+        for t, c in dataset_cfg(dataset).get("tables", {}).items()
+        if included(c, dataset)
     }
 
 
@@ -565,14 +579,51 @@ def baseline_args(wildcards):
 
 
 def torch_device(wildcards, resources):
-    """--device of a job: "auto" (CUDA if the node has it, else the CPU with a notice) when the
-    job was given a GPU (resources gpu > 0, or a gres naming a gpu), else "cpu"."""
+    """--device of a job: "cuda" when the job was given a GPU (resources gpu > 0, or a gres
+    naming a gpu; it stops where there is none), "auto" instead when config allow_cpu is set
+    (tiny checks, test clusters with fake GPUs), else "cpu"."""
     try:
         gpus = int(resources.get("gpu", 0) or 0)
     except (TypeError, ValueError):
         gpus = 0
     gres = str(resources.get("gres", "") or "")
-    return "auto" if gpus > 0 or "gpu" in gres.lower() else "cpu"
+    if gpus > 0 or "gpu" in gres.lower():
+        return "auto" if config.get("allow_cpu", False) else "cuda"
+    return "cpu"
+
+
+def gpu_request(wildcards):
+    """The `gpu` resource of a network job when no profile sets it: 1 on an EDM data set (its
+    network needs a GPU: the job runs with --device cuda), 0 on the embedded ones. On a machine
+    without CUDA, running locally, an EDM job stops the whole run here, before any job starts,
+    with the way out (the gpu profile sets `gpu` itself and skips this check)."""
+    if not is_edm(wildcards.dataset):
+        return 0
+    if (
+        not config.get("allow_cpu", False)
+        and workflow.local_exec
+        and not cuda_available()
+    ):
+        raise WorkflowError(
+            f"data set {wildcards.dataset!r} samples an NVIDIA EDM network, which needs a GPU, "
+            "and this machine has none (torch.cuda.is_available() is False). Run it on a GPU "
+            "node: `--workflow-profile workflow/profiles/gpu` on a GPU workstation, or "
+            "`--profile workflow/profiles/slurm` to submit to a SLURM cluster. For a tiny "
+            "check on the CPU only, add `--config allow_cpu=True` (README: GPU and cluster)."
+        )
+    return 1
+
+
+_CUDA = []
+
+
+def cuda_available():
+    """torch.cuda.is_available(), asked once per run (importing torch takes a second)."""
+    if not _CUDA:
+        import torch
+
+        _CUDA.append(torch.cuda.is_available())
+    return _CUDA[0]
 
 
 def art_out_dir(wildcards, output):
@@ -977,7 +1028,9 @@ def fid_cells(dataset, tid):
     """(name, K) of every FID cell of one table (the reference row excluded)."""
     extra = extra_tables(dataset).get(tid)
     if extra is not None:
-        names = [n for n in extra["schedules"] if included(schedule_cfg(dataset, n))]
+        names = [
+            n for n in extra["schedules"] if included(schedule_cfg(dataset, n), dataset)
+        ]
         return [(name, K) for name in names for K in extra["K"]]
     ks_ = dataset_cfg(dataset)["solvers"][tid]
     return [(name, K) for name in table_names(dataset, tid) for K in ks_]

@@ -79,6 +79,8 @@ rule sample_shard:
         hi=r"\d+",
     conda:
         "../../envs/artrl.yaml"
+    resources:
+        gpu=gpu_request,
     params:
         dataset_config=model_json,
         batch=fid_batch,
@@ -103,6 +105,8 @@ rule fid_cell:
         name=ALL_NAMES_RE,
     conda:
         "../../envs/artrl.yaml"
+    resources:
+        gpu=gpu_request,
     params:
         features=fid_features,
         blocks=fid_blocks,

@@ -39,6 +39,8 @@ rule art_q_profile:
     conda:
         "../../envs/artrl.yaml"
     threads: 1
+    resources:
+        gpu=gpu_request,
     params:
         dataset_config=analytic_json,
         heun=profile_args,
@@ -109,6 +111,8 @@ rule gits_costs:
         name=GITS_RE,
     conda:
         "../../envs/artrl.yaml"
+    resources:
+        gpu=gpu_request,
     params:
         dataset_config=method_json,
         args=method_args,
@@ -133,6 +137,8 @@ rule method_schedule:
         name=METHOD_RE,
     conda:
         "../../envs/artrl.yaml"
+    resources:
+        gpu=gpu_request,
     params:
         module=method_module,
         dataset_config=method_json,
