@@ -215,7 +215,7 @@ def ld3_schedule(
     bar = tqdm(range(iterations), desc="ld3", disable=not progress, leave=False, mininterval=1)
     for it in bar:
         if 0 < batch < n_tr:
-            rows = torch.randperm(n_tr, generator=gen)[:batch].to(x.device)
+            rows = torch.randperm(n_tr, generator=gen, device=gen.device)[:batch].to(x.device)
         else:
             rows = tr
         opt.zero_grad()

@@ -94,7 +94,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.loss_fn = EDMLoss()
-        self.data_gen = torch.Generator().manual_seed(cfg.seed)
+        self.data_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # data on the CPU
         self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)
         self.perm = torch.randperm(len(self.x), generator=self.data_gen)
         self.pos = 0
@@ -183,7 +183,14 @@ class Trainer:
         self.step_count, self.pos = int(sd["step"]), int(sd["pos"])
         self.perm = sd["perm"]
         self.data_gen.set_state(sd["data_gen"])
-        self.noise_gen.set_state(sd["noise_gen"])
+        try:
+            self.noise_gen.set_state(sd["noise_gen"])
+        except RuntimeError as e:  # a CUDA (Philox) state on a CPU generator, or the reverse
+            raise RuntimeError(
+                f"{path}: the checkpoint's noise generator comes from another kind of device "
+                f"than {self.device} ({e}); resume on the device type it was written on, or "
+                "delete it to start afresh"
+            ) from e
         torch.set_rng_state(sd["torch_rng"])
         self.loss_ema, self.wall = sd["loss_ema"], float(sd["wall"])
 
