@@ -1,4 +1,4 @@
-# artrl: make install | demo | compare | test | lint
+# artrl: make install | demo | compare | test | lint | gpu-smoke
 # The venv is created once; $(VENV)/.installed records that it is up to date with pyproject.toml.
 
 VENV ?= .venv
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # rules call `python -m artrl...`: put the venv first on PATH so that is the venv's python
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: install demo demo-digits compare test lint
+.PHONY: install demo demo-digits compare test lint gpu-smoke
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ demo-digits: install
 
 test: install
 	$(RUN) $(BIN)/python -m pytest -q --durations=20
+
+# a few minutes on one GPU: the EDM/ART-RL/sampling/FID path end to end on a random-weight
+# network of CIFAR-10 size, timings and projected GPU-hours (python -m artrl.smoke --help)
+gpu-smoke: install
+	$(RUN) $(BIN)/python -m artrl.smoke --device cuda --out results/smoke
 
 lint: install
 	$(BIN)/ruff check src tests
