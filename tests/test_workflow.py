@@ -153,8 +153,9 @@ def test_demo_dry_run_small_config(tmp_path):
     assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
 
 
-@pytest.mark.parametrize("resource", ["gpu=1", "gres='gpu:a100:1'"])
-@pytest.mark.parametrize("allow_cpu", [False, True])
+@pytest.mark.parametrize(
+    "resource,allow_cpu", [("gpu=1", False), ("gres='gpu:a100:1'", False), ("gpu=1", True)]
+)
 def test_gpu_jobs_get_device_cuda(tmp_path, resource, allow_cpu):
     """A job given a GPU (gpu > 0, or a gres naming one) runs with --device cuda (which stops
     without CUDA), or --device auto when the config allows the CPU; others run on the cpu."""
