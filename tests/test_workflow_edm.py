@@ -185,3 +185,21 @@ def test_download_rule_offline_names_url_and_key(tmp_path):
     text = log.read_text()
     assert url in text and "datasets.cifar10.model.path" in text, text
     assert not (work / c["model"]["path"]).exists()
+
+
+def test_a_config_path_with_shell_syntax_runs_nothing(tmp_path):
+    """Every path reaches the shell quoted (`:q`): a model path holding `$(touch PWNED)` is a
+    file name, not a command (the download then fails offline, naming the URL)."""
+    cfg = _config("cifar10")
+    c = cfg["datasets"]["cifar10"]
+    c["model"]["url"] = "http://127.0.0.1:9/x.pkl"  # discard port: refused
+    c["model"]["path"] = "resources/edm/x$(touch PWNED).pkl"
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = tmp_path / "w"
+    work.mkdir()
+    r = _snakemake(["--cores", "1", c["model"]["path"]], work, cfg_file, timeout=300)
+    assert r.returncode != 0
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
+    log = work / "results/logs/download/edm/x$(touch PWNED).pkl.log"
+    assert "127.0.0.1:9" in log.read_text()

@@ -26,8 +26,8 @@ rule art_train:
         device=torch_device,
     shell:
         "python -m artrl.art.train --dataset-config {params.dataset_config:q}"
-        " --K {wildcards.K} --seed {params.seed} --threads {threads}"
-        " --device {params.device} --out-dir {params.out_dir} > {log} 2>&1"
+        " --K {wildcards.K:q} --seed {params.seed:q} --threads {threads}"
+        " --device {params.device:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule art_distill:
@@ -47,8 +47,8 @@ rule art_distill:
         seed=config["seed"],
         digest=schedule_digest,
     shell:
-        "python -m artrl.art.distill --rollouts {input} --dataset {wildcards.dataset}"
-        " --seed {params.seed} --config-digest {params.digest} --out {output} > {log} 2>&1"
+        "python -m artrl.art.distill --rollouts {input:q} --dataset {wildcards.dataset:q}"
+        " --seed {params.seed:q} --config-digest {params.digest:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule art_diagnostics:

@@ -33,5 +33,5 @@ rule cross_dataset_table:
     shell:
         "python -m artrl.report_matrix --cell {params.cells:q}"
         " --labels-json {params.labels:q} --compare-json {params.compare:q}"
-        " --config-digest {params.digest}"
-        " --seed {params.seed} --out {output.csv} > {log} 2>&1"
+        " --config-digest {params.digest:q}"
+        " --seed {params.seed:q} --out {output.csv:q} > {log:q} 2>&1"

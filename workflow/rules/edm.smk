@@ -20,8 +20,8 @@ rule download:
         key=download_key,
         lock=LOCK_FILE,
     shell:
-        "python -m artrl.download --url {params.url:q} --out {output} --lock {params.lock}"
-        " --key {params.key} > {log} 2>&1"
+        "python -m artrl.download --url {params.url:q} --out {output:q} --lock {params.lock:q}"
+        " --key {params.key:q} > {log:q} 2>&1"
 
 
 rule download_all:

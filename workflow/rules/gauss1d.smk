@@ -21,9 +21,9 @@ rule w2_metrics:
         art_cost_samples=w2_art_cost_samples,
         seed=config["seed"],
     shell:
-        "python -m artrl.metrics.w2 --schedule {input} --solver {params.solver}"
-        " --std {params.std} --mc-samples {params.mc_samples} --seed {params.seed}"
-        " --art-cost-samples {params.art_cost_samples} --out {output} > {log} 2>&1"
+        "python -m artrl.metrics.w2 --schedule {input:q} --solver {params.solver:q}"
+        " --std {params.std:q} --mc-samples {params.mc_samples:q} --seed {params.seed:q}"
+        " --art-cost-samples {params.art_cost_samples:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule w2_table:
@@ -57,9 +57,9 @@ rule w2_table:
         seed=config["seed"],
     shell:
         "python -m artrl.report w2-table --metrics {input.metrics:q}"
-        " --labels-json {params.labels:q} {params.paper:q} --costs {input.costs}"
-        " --config-digest {params.digest} --seed {params.seed}"
-        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        " --labels-json {params.labels:q} {params.paper:q} --costs {input.costs:q}"
+        " --config-digest {params.digest:q} --seed {params.seed:q}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule w2_figure:
@@ -84,7 +84,7 @@ rule w2_figure:
         paper=paper_args,
     shell:
         "python -m artrl.report w2-figure --metrics {input:q} --labels-json {params.labels:q}"
-        " {params.paper:q} --out {output} > {log} 2>&1"
+        " {params.paper:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule theta_figure:
@@ -107,4 +107,4 @@ rule theta_figure:
     params:
         args=theta_args,
     shell:
-        "python -m artrl.report theta-figure {params.args:q} --out {output} > {log} 2>&1"
+        "python -m artrl.report theta-figure {params.args:q} --out {output:q} > {log:q} 2>&1"

@@ -23,9 +23,9 @@ rule train_score_model:
         seed=config["seed"],
         device=torch_device,
     shell:
-        "python -m artrl.models.train_score --dataset {params.data} {params.args:q}"
-        " --seed {params.seed} --threads {threads} --device {params.device}"
-        " --out {output} > {log} 2>&1"
+        "python -m artrl.models.train_score --dataset {params.data:q} {params.args:q}"
+        " --seed {params.seed:q} --threads {threads} --device {params.device:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule fid_classifier:
@@ -41,8 +41,8 @@ rule fid_classifier:
         args=classifier_args,
         seed=config["seed"],
     shell:
-        "python -m artrl.metrics.digits_features train {params.args:q} --seed {params.seed}"
-        " --no-progress --out {output} > {log} 2>&1"
+        "python -m artrl.metrics.digits_features train {params.args:q} --seed {params.seed:q}"
+        " --no-progress --out {output:q} > {log:q} 2>&1"
 
 
 rule fid_ref_stats:
@@ -59,8 +59,8 @@ rule fid_ref_stats:
     params:
         resolution=dataset_resolution,
     shell:
-        "python -m artrl.metrics.digits_features ref-stats --classifier {input}"
-        " --resolution {params.resolution} --out {output} > {log} 2>&1"
+        "python -m artrl.metrics.digits_features ref-stats --classifier {input:q}"
+        " --resolution {params.resolution:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sample_shard:
@@ -87,9 +87,9 @@ rule sample_shard:
         device=torch_device,
     shell:
         "python -m artrl.sample --dataset-config {params.dataset_config:q}"
-        " --schedule {input.schedule} --solver {wildcards.solver}"
-        " --seeds {wildcards.lo}-{wildcards.hi} --batch {params.batch} --no-progress"
-        " --device {params.device} --out {output} > {log} 2>&1"
+        " --schedule {input.schedule:q} --solver {wildcards.solver:q}"
+        " --seeds {wildcards.lo:q}-{wildcards.hi:q} --batch {params.batch:q} --no-progress"
+        " --device {params.device:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fid_cell:
@@ -114,10 +114,10 @@ rule fid_cell:
         device=torch_device,
         feature_args=fid_feature_args,
     shell:
-        "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref}"
-        " --features {params.features} {params.feature_args:q}"
-        " --blocks {params.blocks} --meta {params.meta:q} --device {params.device}"
-        " --out {output} > {log} 2>&1"
+        "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref:q}"
+        " --features {params.features:q} {params.feature_args:q}"
+        " --blocks {params.blocks:q} --meta {params.meta:q} --device {params.device:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule fid_table_heun:
@@ -156,9 +156,9 @@ rule fid_table_heun:
         seed=config["seed"],
     shell:
         "python -m artrl.report_images fid-table {params.entries:q}"
-        " --labels-json {params.labels:q} {params.paper:q} --dataset {wildcards.dataset}"
-        " --costs {input.costs} --config-digest {params.digest} --seed {params.seed}"
-        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        " --labels-json {params.labels:q} {params.paper:q} --dataset {wildcards.dataset:q}"
+        " --costs {input.costs:q} --config-digest {params.digest:q} --seed {params.seed:q}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 use rule fid_table_heun as fid_table with:
@@ -217,7 +217,7 @@ rule fid_figure:
         labels=labels_json,
     shell:
         "python -m artrl.report_images fid-figure {params.entries:q}"
-        " --labels-json {params.labels:q} --out {output} > {log} 2>&1"
+        " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sigma_figure:
@@ -242,7 +242,7 @@ rule sigma_figure:
         labels=labels_json,
     shell:
         "python -m artrl.report_images sigma-figure {params.entries:q}"
-        " --labels-json {params.labels:q} --out {output} > {log} 2>&1"
+        " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sample_grid:
@@ -267,4 +267,4 @@ rule sample_grid:
         labels=labels_json,
     shell:
         "python -m artrl.report_images sample-grid {params.entries:q}"
-        " --labels-json {params.labels:q} --out {output} > {log} 2>&1"
+        " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"

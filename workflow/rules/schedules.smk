@@ -20,9 +20,9 @@ rule baseline_schedule:
         seed=config["seed"],
         digest=schedule_digest,
     shell:
-        "python -m artrl.schedules {params.args:q} --K {wildcards.K}"
-        " --dataset {wildcards.dataset} --seed {params.seed}"
-        " --config-digest {params.digest} --out {output} > {log} 2>&1"
+        "python -m artrl.schedules {params.args:q} --K {wildcards.K:q}"
+        " --dataset {wildcards.dataset:q} --seed {params.seed:q}"
+        " --config-digest {params.digest:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule art_q_profile:
@@ -48,9 +48,9 @@ rule art_q_profile:
         device=torch_device,
     shell:
         "python -m artrl.art.analytic"
-        " --dataset-config {params.dataset_config:q} --dataset {wildcards.dataset}"
-        " --seed {params.seed} --device {params.device} --save-profile {output}"
-        " {params.heun:q} > {log} 2>&1"
+        " --dataset-config {params.dataset_config:q} --dataset {wildcards.dataset:q}"
+        " --seed {params.seed:q} --device {params.device:q} --save-profile {output:q}"
+        " {params.heun:q} > {log:q} 2>&1"
 
 
 rule art_analytic_schedule:
@@ -73,8 +73,8 @@ rule art_analytic_schedule:
         digest=schedule_digest,
     shell:
         "python -m artrl.art.analytic --dataset-config {params.dataset_config:q}"
-        " --K {wildcards.K} --dataset {wildcards.dataset} --seed {params.seed}"
-        " --profile {input} --config-digest {params.digest} --out {output} > {log} 2>&1"
+        " --K {wildcards.K:q} --dataset {wildcards.dataset:q} --seed {params.seed:q}"
+        " --profile {input:q} --config-digest {params.digest:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule transfer_schedule:
@@ -94,8 +94,8 @@ rule transfer_schedule:
     params:
         args=transfer_args,
     shell:
-        "python -m artrl.transfer --schedule {input} --K {wildcards.K} {params.args:q}"
-        " --out {output} > {log} 2>&1"
+        "python -m artrl.transfer --schedule {input:q} --K {wildcards.K:q} {params.args:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule gits_costs:
@@ -120,8 +120,8 @@ rule gits_costs:
         device=torch_device,
     shell:
         "python -m artrl.methods.gits --dataset-config {params.dataset_config:q} {params.args:q}"
-        " --seed {params.seed} --device {params.device} --no-progress --save-costs {output}"
-        " > {log} 2>&1"
+        " --seed {params.seed:q} --device {params.device:q} --no-progress --save-costs {output:q}"
+        " > {log:q} 2>&1"
 
 
 rule method_schedule:
@@ -148,10 +148,10 @@ rule method_schedule:
         digest=schedule_digest,
         device=torch_device,
     shell:
-        "python -m artrl.methods.{params.module} --dataset-config {params.dataset_config:q}"
-        " --K {wildcards.K} {params.args:q} {params.costs:q} --seed {params.seed}"
-        " --config-digest {params.digest}"
-        " --device {params.device} --no-progress --out {output} > {log} 2>&1"
+        "python -m artrl.methods.{params.module:q} --dataset-config {params.dataset_config:q}"
+        " --K {wildcards.K:q} {params.args:q} {params.costs:q} --seed {params.seed:q}"
+        " --config-digest {params.digest:q}"
+        " --device {params.device:q} --no-progress --out {output:q} > {log:q} 2>&1"
 
 
 rule schedule_costs:
@@ -169,7 +169,7 @@ rule schedule_costs:
     params:
         entries=cost_entries,
     shell:
-        "python -m artrl.costs {params.entries:q} --out {output} > {log} 2>&1"
+        "python -m artrl.costs {params.entries:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sigma_k_figure:
@@ -192,5 +192,5 @@ rule sigma_k_figure:
         labels=labels_json,
     shell:
         "python -m artrl.report_images sigma-figure {params.entries:q}"
-        " --labels-json {params.labels:q} --title 'Every method at K={wildcards.K}'"
-        " --out {output} > {log} 2>&1"
+        " --labels-json {params.labels:q} --title 'Every method at K={wildcards.K:q}'"
+        " --out {output:q} > {log:q} 2>&1"
