@@ -170,16 +170,22 @@ def test_the_paper_command_without_a_gpu_stops_before_any_job_and_names_the_gpu_
     assert not (work / "results").exists() and not (work / "resources").exists()
 
 
+def _fetch_model(tmp_path: Path, cfg: dict):
+    """Run the download rule for cifar10's model path under ``cfg`` in a fresh work folder."""
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    work = tmp_path / "w"
+    work.mkdir()
+    target = cfg["datasets"]["cifar10"]["model"]["path"]
+    return _snakemake(["--cores", "1", target], work, cfg_file, timeout=300), work
+
+
 def test_download_rule_offline_names_url_and_key(tmp_path):
     cfg = _config("cifar10")
     c = cfg["datasets"]["cifar10"]
     url = "http://127.0.0.1:9/edm-cifar10-32x32-cond-vp.pkl"  # discard port: refused
     c["model"]["url"] = url
-    cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
-    work = tmp_path / "w"
-    work.mkdir()
-    r = _snakemake(["--cores", "1", c["model"]["path"]], work, cfg_file, timeout=300)
+    r, work = _fetch_model(tmp_path, cfg)
     assert r.returncode != 0
     log = work / "results/logs/download" / (c["model"]["path"][len("resources/") :] + ".log")
     text = log.read_text()
@@ -194,11 +200,7 @@ def test_a_config_path_with_shell_syntax_runs_nothing(tmp_path):
     c = cfg["datasets"]["cifar10"]
     c["model"]["url"] = "http://127.0.0.1:9/x.pkl"  # discard port: refused
     c["model"]["path"] = "resources/edm/x$(touch PWNED).pkl"
-    cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
-    work = tmp_path / "w"
-    work.mkdir()
-    r = _snakemake(["--cores", "1", c["model"]["path"]], work, cfg_file, timeout=300)
+    r, work = _fetch_model(tmp_path, cfg)
     assert r.returncode != 0
     assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
     log = work / "results/logs/download/edm/x$(touch PWNED).pkl.log"

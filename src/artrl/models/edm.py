@@ -217,16 +217,26 @@ def _stub_modules() -> dict[str, types.ModuleType]:
 @contextlib.contextmanager
 def _temporary_stubs() -> Iterator[None]:
     """Install the ``torch_utils`` stubs in ``sys.modules``; restore what was there after."""
-    saved = {name: sys.modules.get(name) for name in _STUB_NAMES}
-    sys.modules.update(_stub_modules())
-    try:
+    with swapped_modules(_stub_modules()):
         yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = old
+
+
+@contextlib.contextmanager
+def swapped_modules(modules: dict[str, types.ModuleType]) -> Iterator[None]:
+    """Put ``modules`` into ``sys.modules`` under the loader's lock, and put back what was there
+    (or nothing) on exit. The loader's stubs and the writer's (:mod:`artrl.models.edm_writer`)
+    use the same names, so both go through here."""
+    with _LOCK:
+        saved = {name: sys.modules.get(name) for name in modules}
+        sys.modules.update(modules)
+        try:
+            yield
+        finally:
+            for name, old in saved.items():
+                if old is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = old
 
 
 class _EDMUnpickler(pickle.Unpickler):

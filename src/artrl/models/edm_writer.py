@@ -40,7 +40,6 @@ import copy
 import io
 import os
 import pickle
-import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +47,7 @@ from pathlib import Path
 import torch
 
 from artrl.io import atomic_write
-from artrl.models.edm import _LOCK
+from artrl.models.edm import swapped_modules
 
 __all__ = [
     "NETWORK_SRC",
@@ -414,37 +413,24 @@ def _reconstruct_persistent_obj(meta):  # the global every persistent object red
 @contextlib.contextmanager
 def _writer_persistence() -> Iterator[types.ModuleType]:
     """Temporary ``torch_utils.persistence`` and ``dnnlib.util`` for writing EDM pickles."""
-    names = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
-    with _LOCK:  # the loader installs stubs of the same names under this lock
-        saved = {n: sys.modules.get(n) for n in names}
-        pkg = types.ModuleType("torch_utils")
-        pkg.__path__ = []
-        persistence = types.ModuleType("torch_utils.persistence")
-        fn = types.FunctionType(
-            _reconstruct_persistent_obj.__code__, {}, "_reconstruct_persistent_obj"
-        )
-        fn.__module__, fn.__qualname__ = "torch_utils.persistence", "_reconstruct_persistent_obj"
-        persistence._reconstruct_persistent_obj = fn
-        persistence.persistent_class = _persistent_class
-        pkg.persistence = persistence
-        dnnlib, util = types.ModuleType("dnnlib"), types.ModuleType("dnnlib.util")
-        dnnlib.__path__, util.EasyDict, dnnlib.util = [], EasyDict, util
-        sys.modules.update(
-            {
-                "torch_utils": pkg,
-                "torch_utils.persistence": persistence,
-                "dnnlib": dnnlib,
-                "dnnlib.util": util,
-            }
-        )
-        try:
-            yield persistence
-        finally:
-            for n, old in saved.items():
-                if old is None:
-                    sys.modules.pop(n, None)
-                else:
-                    sys.modules[n] = old
+    pkg = types.ModuleType("torch_utils")
+    pkg.__path__ = []
+    persistence = types.ModuleType("torch_utils.persistence")
+    fn = types.FunctionType(_reconstruct_persistent_obj.__code__, {}, "_reconstruct_persistent_obj")
+    fn.__module__, fn.__qualname__ = "torch_utils.persistence", "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = fn
+    persistence.persistent_class = _persistent_class
+    pkg.persistence = persistence
+    dnnlib, util = types.ModuleType("dnnlib"), types.ModuleType("dnnlib.util")
+    dnnlib.__path__, util.EasyDict, dnnlib.util = [], EasyDict, util
+    modules = {
+        "torch_utils": pkg,
+        "torch_utils.persistence": persistence,
+        "dnnlib": dnnlib,
+        "dnnlib.util": util,
+    }
+    with swapped_modules(modules):  # the loader's lock: its stubs have the same names
+        yield persistence
 
 
 def _persistent_class(orig: type) -> type:
