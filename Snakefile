@@ -3,9 +3,21 @@
 #   snakemake --cores all --workflow-profile workflow/profiles/default demo
 # Outputs go to results/ (logs in results/logs/, benchmarks in results/benchmarks/).
 
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+
+# Snakemake's own message for a malformed config file names neither the file nor the line
+try:
+    with open("config.yaml", encoding="utf-8") as _config_text:
+        yaml.safe_load(_config_text)
+except FileNotFoundError:
+    pass
+except yaml.YAMLError as e:
+    raise WorkflowError(f"config.yaml: not valid YAML: {e}") from None
 
 
 configfile: "config.yaml"

@@ -84,7 +84,7 @@ def test_cli_profile_once_then_every_K_gives_the_direct_schedule(tmp_path):
         assert direct.read_bytes() == reused.read_bytes()
         assert Schedule.load(reused).K == K
     other = json.dumps({**dcfg, "analytic": {"rollouts": 128, "fine_steps": 100}})
-    with pytest.raises(SystemExit, match="rebuild"):
+    with pytest.raises(SystemExit, match="delete it and rerun"):
         main(
             [
                 "--dataset-config",

@@ -60,11 +60,16 @@ def test_cli_writes_valid_schedule(tmp_path):
     assert len(s.extra["theta_mean"]) == K
 
 
-def test_cli_names_a_bad_rollouts_file(tmp_path):
+def test_cli_names_a_bad_rollouts_file(tmp_path, capsys):
+    from artrl.io import run_cli
+
     bad = tmp_path / "bad.npz"
     bad.write_text("nope")
-    with pytest.raises(SystemExit, match="bad.npz"):
-        main(["--rollouts", str(bad), "--dataset", "d", "--out", str(tmp_path / "s.json")])
+    argv = ["--rollouts", str(bad), "--dataset", "d", "--out", str(tmp_path / "s.json")]
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.npz" in err and "delete it" in err, err
+    assert not (tmp_path / "s.json").exists()
 
 
 def test_cli_explains_an_unconverged_policy(tmp_path):

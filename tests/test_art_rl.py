@@ -1,12 +1,13 @@
 """ART-RL (Algorithm 1): configuration, one update, checkpoints and resume."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from artrl.art.rl import ARTConfig, TrainingDiverged
+from artrl.art.rl import ARTConfig, CheckpointRefused, TrainingDiverged
 from artrl.art.train import main as train_main
 from artrl.art.train import make_trainer
 
@@ -100,7 +101,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
         ]
     )
     assert (b / "checkpoint.pt").exists() and not (b / "rollouts.npz").exists()
-    ck = torch.load(b / "checkpoint.pt", weights_only=False)
+    ck = torch.load(b / "checkpoint.pt", weights_only=True)
     assert ck["iteration"] == 6
     train_main(["--dataset-config", js, "--K", "8", "--out-dir", str(b), "--no-progress"])
     za, zb = np.load(a / "rollouts.npz"), np.load(b / "rollouts.npz")
@@ -179,7 +180,7 @@ def test_sigterm_writes_checkpoint_and_exits_143(tmp_path):
     with pytest.raises(SystemExit) as e:
         tr.train(tmp_path / "ck.pt", progress=False, log=lambda *_: None)
     assert e.value.code == 143
-    assert torch.load(tmp_path / "ck.pt", weights_only=False)["iteration"] == 3
+    assert torch.load(tmp_path / "ck.pt", weights_only=True)["iteration"] == 3
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
 
 
@@ -210,8 +211,8 @@ def test_warm_start_runs_once_and_is_deterministic(tmp_path):
         tr = make_trainer(cfg, K=6, seed=3)
         tr.train(tmp_path / run / "ck.pt", progress=False, log=logs.append)
     assert sum("fitted to the edm clock" in m for m in logs) == 2
-    a = torch.load(tmp_path / "a" / "ck.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "ck.pt", weights_only=False)
+    a = torch.load(tmp_path / "a" / "ck.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "ck.pt", weights_only=True)
     for k in a["actor"]:
         torch.testing.assert_close(a["actor"][k], b["actor"][k], rtol=0, atol=0)
     with pytest.raises(ValueError, match="init_schedule"):
@@ -277,3 +278,93 @@ def test_cost_scale_multiplies_the_running_cost():
     ro = a.rollout(16)
     sa, sb = a.update(ro), b.update(ro)
     assert math.isclose(sb["art_cost"], 2.5 * sa["art_cost"], rel_tol=1e-12)
+
+
+# ---------------------------------------------------------------- checkpoints: plain tensors only
+
+
+class _Payload:
+    """What a crafted checkpoint smuggles in: unpickling it creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, capsys):
+    import json
+    import pickle
+
+    live = tmp_path / "live"
+    pickle.loads(pickle.dumps(_Payload(live)))  # the payload is live: plain unpickling runs it
+    assert live.exists()
+    out, marker = tmp_path / "art", tmp_path / "PWNED"
+    out.mkdir()
+    ck = out / "checkpoint.pt"
+    torch.save({"x": _Payload(marker)}, ck)  # placed where the trainer resumes from
+    argv = ["--dataset-config", json.dumps(small()), "--K", "6", "--out-dir", str(out)]
+    capsys.readouterr()
+    with pytest.raises((CheckpointRefused, SystemExit)) as e:  # SystemExit: "error: ..."
+        train_main([*argv, "--no-progress"])
+    msg = str(e.value)
+    if isinstance(e.value, SystemExit):  # the message on stderr, or as the exit "code"
+        code = e.value.code
+        msg = capsys.readouterr().err.strip() if isinstance(code, int) else str(code)
+        assert code != 0 and msg.startswith("error: ")
+        msg = msg.removeprefix("error: ")
+    assert "\n" not in msg
+    assert msg.startswith(f"{ck}: ") and "plain-tensor" in msg and "contain code" in msg
+    assert "Delete it to restart training from scratch" in msg
+    assert "it references getattr" in msg and "weights_only" not in msg
+    assert not marker.exists()
+    assert not (out / "rollouts.npz").exists()  # the run stopped: nothing trained
+    # a checkpoint of the old format (numpy arrays inside) is refused the same way
+    tr = make_trainer(small(), K=6, seed=0)
+    torch.save({**tr.state_dict(), "buffer_theta": np.zeros((0, 6))}, ck)
+    with pytest.raises(CheckpointRefused, match="numpy.*Delete it"):
+        tr.train(ck, progress=False, log=lambda *_: None)
+    torch.save({**tr.state_dict(), "config": {"K": 6}}, ck)  # a config dict, not JSON
+    with pytest.raises(CheckpointRefused, match="'config' is not a JSON string"):
+        tr.load_checkpoint(ck)
+
+
+def _clock_cfg(clock):
+    if clock == "sigma":
+        return small(iterations=6, checkpoint_every=2)
+    art = dict(clock="log", jvp_mode="reverse", iterations=6, batch=4, hidden=16)
+    art.update(checkpoint_every=2, distill_frac=1.0, bank_paths=16, bank_points=32)
+    return {**DCFG, "art": art}
+
+
+@pytest.mark.parametrize("clock", ["sigma", "log"])
+def test_checkpoint_is_plain_tensors_and_resumes_bit_for_bit(tmp_path, clock):
+    cfg = _clock_cfg(clock)
+    ck = tmp_path / "ck.pt"
+    part = make_trainer(cfg, K=4, seed=0)
+    part.train(ck, stop_after=3, progress=False, log=lambda *_: None)
+    part.history[0]["np_scalar"] = np.float32(0.5)  # numpy scalars in the history: JSON floats
+    part.save_checkpoint(ck)
+    sd = torch.load(ck, weights_only=True)  # tensors, numbers and strings only
+    assert isinstance(sd["config"], str) and isinstance(sd["history"], str)
+    buffers = [k for k in sd if k.startswith("buffer_")]
+    assert all(isinstance(sd[k], torch.Tensor) and sd[k].dtype == torch.float64 for k in buffers)
+    again = make_trainer(cfg, K=4, seed=0)
+    assert again.config_mismatch(sd) == [] and again.config_mismatch(part.state_dict()) == []
+    again.load_checkpoint(ck)
+    assert again.history == part.history and again.iteration == 3
+    for k in buffers:
+        a, b = getattr(again, k), getattr(part, k)
+        assert isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    del part.history[0]["np_scalar"], again.history[0]["np_scalar"]
+    again.save_checkpoint(ck)
+    again.train(ck, progress=False, log=lambda *_: None)
+    whole = make_trainer(cfg, K=4, seed=0)
+    whole.train(None, progress=False, log=lambda *_: None)
+    assert again.iteration == whole.iteration == 6 and again.history == whole.history
+    for k in buffers:
+        np.testing.assert_array_equal(getattr(again, k), getattr(whole, k))
+    for a, b in zip(whole.actor.parameters(), again.actor.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

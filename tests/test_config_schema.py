@@ -27,19 +27,31 @@ def _config() -> dict:
 
 
 def _with(cfg: dict, path: tuple[str, ...], value) -> dict:
-    """A copy of ``cfg`` with the key at ``path`` set to ``value`` (deleted for ``DELETE``)."""
+    """A copy of ``cfg`` with the key at ``path`` set to ``value`` (deleted for ``DELETE``,
+    renamed, in place, for ``Rename(new)``)."""
     cfg = copy.deepcopy(cfg)
     node = cfg
     for key in path[:-1]:
         node = node[key]
     if value is DELETE:
         del node[path[-1]]
+    elif isinstance(value, Rename):
+        items = [(value.new if k == path[-1] else k, v) for k, v in node.items()]
+        node.clear()
+        node.update(items)
     else:
         node[path[-1]] = value
     return cfg
 
 
 DELETE = object()
+
+
+class Rename:
+    """``_with``'s value that renames the key at the path (a dataset or schedule name)."""
+
+    def __init__(self, new: str):
+        self.new = new
 
 
 def _dry_run(tmp_path: Path, cfg: dict) -> subprocess.CompletedProcess:
@@ -89,6 +101,77 @@ BAD_SCHEMA = {
         ("datasets", "digits", "solvers"),
         DELETE,
         "'solvers' is a required property",
+    ),
+}
+# issue 14: every number in its range, every path and name without shell syntax or `..`
+BAD_SCHEMA |= {
+    "art.iterations -5": (
+        ("datasets", "gauss1d", "art", "iterations"),
+        -5,
+        "['gauss1d']['art']['iterations']",
+    ),
+    "art.batch 0 on the paper's clock": (
+        ("datasets", "gauss1d", "schedules", "art_rl_sigma_k100", "art", "batch"),
+        0,
+        "['art_rl_sigma_k100']['art']['batch']",
+    ),
+    "art.batch -1": (("datasets", "gauss1d", "art", "batch"), -1, "['art']['batch']"),
+    "art learning rate 0": (("datasets", "gauss1d", "art", "lr_actor"), 0.0, "['art']['lr_actor']"),
+    "art.td_lambda above 1": (("datasets", "gauss1d", "art", "td_lambda"), 1.5, "['td_lambda']"),
+    "art.distill_frac 0": (("datasets", "digits16", "art", "distill_frac"), 0, "['distill_frac']"),
+    "score model learning rate 0": (("datasets", "digits", "score_model", "lr"), 0, "['lr']"),
+    "fid.samples 0": (("datasets", "digits", "fid", "samples"), 0, "['fid']['samples']"),
+    "fid.shard_size 0": (("datasets", "digits", "fid", "shard_size"), 0, "['fid']['shard_size']"),
+    "negative seed": (("seed",), -1, "['seed']"),
+    "gits fine_steps 0": (
+        ("datasets", "gauss1d", "schedules", "gits", "settings", "fine_steps"),
+        0,
+        "['gits']['settings']['fine_steps']",
+    ),
+    "ld3 learning rate 0": (
+        ("datasets", "gauss1d", "schedules", "ld3", "settings"),
+        {"lr": 0.0},
+        "['ld3']['settings']['lr']",
+    ),
+    "analytic rollouts 0": (("datasets", "gauss1d", "analytic", "rollouts"), 0, "['rollouts']"),
+    "model path with shell syntax": (
+        ("datasets", "cifar10", "model", "path"),
+        "resources/edm/x$(touch PWNED).pkl",
+        "['cifar10']['model']['path']",
+    ),
+    "model path with ..": (
+        ("datasets", "cifar10", "model", "path"),
+        "resources/../../x.pkl",
+        "['cifar10']['model']['path']",
+    ),
+    "fid ref with ..": (("datasets", "ffhq", "fid", "ref"), "../ref.npz", "['ffhq']['fid']['ref']"),
+    "inception path with a space": (
+        ("datasets", "cifar10", "fid", "inception_path"),
+        "resources/fid/my inception.pt",
+        "['fid']['inception_path']",
+    ),
+    "model path read as an option": (("datasets", "digits", "model", "path"), "-rf", "['path']"),
+    "dataset name with a space": (("datasets", "gauss1d"), Rename("gauss 1d"), "'gauss 1d'"),
+    "dataset name with ;": (("datasets", "digits"), Rename("d;touch PWNED"), "'d;touch PWNED'"),
+    "schedule name with /": (
+        ("datasets", "gauss1d", "schedules", "uniform"),
+        Rename("uni/form"),
+        "'uni/form'",
+    ),
+    "inception_url with a backtick": (
+        ("datasets", "cifar10", "fid", "inception_url"),
+        "https://example.org/`touch PWNED`.pt",
+        "['fid']['inception_url']",
+    ),
+    "model url with $(": (
+        ("datasets", "cifar10", "model", "url"),
+        "https://example.org/$(touch PWNED).pkl",
+        "['model']['url']",
+    ),
+    "inception_sha256 not a digest": (
+        ("datasets", "cifar10", "fid", "inception_sha256"),
+        ["abc"],
+        "['fid']['inception_sha256']",
     ),
 }
 # cross-field checks of workflow/rules/common.smk (check_config)
@@ -165,7 +248,8 @@ BAD_CROSS = {
     ),
 }
 # `snakemake -n` itself, for some of the schema cases (the rest: the same validate() in process)
-DRY_RUN = ["wrong type (number)", "digits K < 1", "reference solver", *BAD_CROSS]
+DRY_RUN = ["wrong type (number)", "digits K < 1", "reference solver", "art.iterations -5"]
+DRY_RUN += list(BAD_CROSS)
 
 
 @pytest.mark.parametrize("case", DRY_RUN)
@@ -193,6 +277,32 @@ def _validated(cfg: dict) -> dict:
 
     validate(cfg, schema=str(SCHEMA))
     return cfg
+
+
+def test_the_shipped_config_validates():
+    _validated(_config())
+
+
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        # absolute paths (a local copy; pytest's tmp_path) and the digests' two shapes
+        (("datasets", "cifar10", "model", "path"), "/tmp/pytest-of-root/pytest-1/m0/edm-x_1.pkl"),
+        (("datasets", "cifar10", "fid", "inception_sha256"), "ab" * 32),
+        (("datasets", "cifar10", "fid", "inception_sha256"), ["ab" * 32, "CD" * 32]),
+        # 0 where it means something: the log clock's automatic batch, no Monte-Carlo W2
+        (("datasets", "gauss1d", "art", "batch"), 0),
+        (("datasets", "gauss1d", "w2", "mc_samples"), 0),
+        (("datasets", "gauss1d", "art", "td_lambda"), 0),
+        (("datasets", "gauss1d", "art", "grad_clip"), 0),
+    ],
+)
+def test_values_at_the_edge_of_their_range_are_kept(path, value):
+    cfg = _validated(_with(_config(), path, value))
+    node = cfg
+    for key in path:
+        node = node[key]
+    assert node == value
 
 
 def test_defaults_are_filled_per_model_type():

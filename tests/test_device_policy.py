@@ -139,7 +139,7 @@ def test_a_checkpoint_with_cuda_device_tags_resumes_on_the_cpu(edm_pickle, tmp_p
     sd = tr.state_dict()
     with pytest.raises(RuntimeError, match="CUDA"):  # the tags are real: torch refuses by default
         _save_with_cuda_tags(sd, tmp_path / "probe.pt")
-        torch.load(tmp_path / "probe.pt", weights_only=False)
+        torch.load(tmp_path / "probe.pt", weights_only=True)
     _save_with_cuda_tags(sd, tmp_path / "same.pt")
     a = make_trainer(dcfg, K=3, seed=0, device="cpu")
     a.load_checkpoint(tmp_path / "same.pt")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,11 +160,13 @@ def test_fid_blocks_disjoint_consecutive():
 # ----------------------------------------------------------------------------- shards
 
 
-def _shard(path, seeds, h=4, w=4, c=1):
+def _shard(path, seeds, h=4, w=4, c=1, meta=None):
+    """A shard; ``meta`` (a dict) is stored as python -m artrl.sample stores its metadata."""
     seeds = np.asarray(seeds, dtype=np.int64)
     images = np.zeros((len(seeds), h, w, c), dtype=np.uint8)
     images[...] = (seeds % 256).astype(np.uint8)[:, None, None, None]
-    np.savez(path, images=images, seeds=seeds)
+    extra = {} if meta is None else {"meta": np.array(json.dumps(meta))}
+    np.savez(path, images=images, seeds=seeds, **extra)
     return path
 
 
@@ -269,12 +273,14 @@ class _FakeInception(torch.nn.Module):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 def test_inception_preprocessing_like_legacy_tensorflow(tmp_path):
     """Grey → 3 channels, float pixels in [0, 255], native size (resized inside the net)."""
-    path = tmp_path / "fake_inception.pt"
-    torch.jit.script(_FakeInception()).save(str(path))
-    ext = build_feature_extractor("inception", FeatureArgs(inception_path=str(path)))
+    path = _fake_inception(tmp_path / "fake_inception.pt")
+    digest = _sha256(path)
+    fa = FeatureArgs(inception_path=str(path), inception_sha256=[digest])
+    ext = build_feature_extractor("inception", fa)
     assert ext.describe()["mode"] == "legacy_tensorflow"
+    assert ext.describe()["inception_sha256"] == digest
     imgs = np.random.default_rng(0).integers(0, 256, (5, 6, 6, 1), dtype=np.uint8)
-    feats = InceptionFeatureExtractor(path, batch_size=2)(imgs)
+    feats = InceptionFeatureExtractor(path, batch_size=2, sha256_allowed={digest})(imgs)
     assert feats.dtype == np.float64 and feats.shape == (5, 4)
     np.testing.assert_allclose(feats[:, 0], imgs.reshape(5, -1).mean(1), rtol=1e-6)
     np.testing.assert_array_equal(feats[:, 1], imgs.reshape(5, -1).max(1))
@@ -282,8 +288,75 @@ def test_inception_preprocessing_like_legacy_tensorflow(tmp_path):
     rgb = torch.from_numpy(np.repeat(imgs, 3, -1)).permute(0, 3, 1, 2)
     np.testing.assert_array_equal(ext(rgb).numpy(), feats)
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="junk.pt"):
-        InceptionFeatureExtractor(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="junk.pt: not a loadable TorchScript"):
+        InceptionFeatureExtractor(tmp_path / "junk.pt", sha256_allowed={_sha256(b"junk")})
+
+
+def _sha256(x) -> str:
+    """sha256 of a file (a path) or of bytes."""
+    return hashlib.sha256(x if isinstance(x, bytes) else x.read_bytes()).hexdigest()
+
+
+def _fake_inception(path, note=""):
+    """A TorchScript of :class:`_FakeInception`; another ``note``, another sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript as deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(_FakeInception()).save(str(path), _extra_files={"note": note})
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_inception_loads_only_a_pinned_or_allowed_torchscript(tmp_path, monkeypatch, capsys):
+    """Loading a TorchScript runs its code: an unpinned file is refused (naming its sha256 and
+    the fix) before anything is loaded; the digest pinned in the lock file, or one given with
+    --inception-sha256 / fid.inception_sha256, lets it load."""
+    monkeypatch.chdir(tmp_path)  # the default lock: resources/checksums.json
+    path = _fake_inception(Path("resources/fid/inception-2015-12-05.pt"))
+    digest, lock = _sha256(path), Path("resources/checksums.json")
+    loads = []
+    real_load = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    # nothing pinned (no lock file, then a lock without this path): refused, nothing loaded
+    for text in (None, '{"fid/other.pt": "' + "0" * 64 + '"}'):
+        if text is not None:
+            lock.write_text(text)
+        with pytest.raises(ValueError) as e:
+            InceptionFeatureExtractor(path)
+        msg = str(e.value)
+        assert msg.startswith(f"{path}: refusing") and digest in msg and str(lock) in msg
+        assert "download rule" in msg and "fid.inception_sha256" in msg
+        assert f"--inception-sha256 {digest}" in msg
+    assert loads == []
+    # through the CLI: "error: ..." and exit status 2, no report
+    shard = _shard(tmp_path / "s.npz", range(6), h=5, w=5)
+    save_ref_stats(tmp_path / "ref.npz", np.zeros(4), np.eye(4), features="inception")
+    out = tmp_path / "fid.json"
+    argv = ["--shards", str(shard), "--ref", str(tmp_path / "ref.npz"), "--out", str(out),
+            "--features", "inception", "--inception-path", str(path)]  # fmt: skip
+    assert F.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: refusing") and digest in err and not out.exists()
+    assert loads == []
+    # pinned by the download rule's lock file: loads (the API and the CLI)
+    lock.write_text(json.dumps({"fid/inception-2015-12-05.pt": digest}))
+    assert InceptionFeatureExtractor(path).sha256 == digest and loads == [1]
+    assert F.main(argv) == 0 and json.loads(out.read_text())["feat_dim"] == 4
+    # the file changed since it was pinned: refused, naming both digests
+    _fake_inception(path, note="changed")  # another digest, the same network
+    with pytest.raises(ValueError, match=f"sha256 {_sha256(path)} is not the one pinned.*{digest}"):
+        InceptionFeatureExtractor(path)
+    # explicit digests (repeatable) replace the lock's pin; a wrong one is refused
+    new = _sha256(path)
+    assert F.main([*argv, "--inception-sha256", "f" * 64, "--inception-sha256", new]) == 0
+    assert json.loads(out.read_text())["feature_info"]["inception_sha256"] == new
+    assert F.main([*argv, "--inception-sha256", digest]) == 2
+    assert "not the allowed fid.inception_sha256" in capsys.readouterr().err
+    # another lock file (--lock) pinning the new file
+    alt = tmp_path / "alt" / "checksums.json"
+    alt.parent.mkdir()
+    alt.write_text(json.dumps({"../resources/fid/inception-2015-12-05.pt": new}))
+    assert F.main([*argv, "--lock", str(alt)]) == 0
 
 
 def test_cli_inception_missing_and_bad_inputs(tmp_path, capsys):
@@ -313,6 +386,8 @@ def test_cli_help(capsys):
         "--features",
         "--classifier",
         "--inception-path",
+        "--inception-sha256",
+        "--lock",
         "--blocks",
         "--device",
         "--out",
@@ -351,10 +426,17 @@ def test_report_json_serialisable(tmp_path, monkeypatch):
     assert rep["shards"] == [str(a), str(b)] and rep["features"] == "stub"
     assert np.isfinite(rep["fid"])
     meta = {"dataset": "digits", "solver": "heun", "K": 5, "nfe": 9, "name": "edm"}
+    # a cell named by --meta reads only shards whose own metadata says they are its shards
+    assert F.main([*argv, "--meta", json.dumps(meta)]) == 2
+    shard_meta = {"dataset": "digits", "solver": "heun", "K": 5, "nfe": 9}
+    shard_meta["schedule_sha256"] = "a" * 64
+    a = _shard(tmp_path / "a.npz", range(0, 10), meta={**shard_meta, "seeds": [0, 9]})
+    b = _shard(tmp_path / "b.npz", range(10, 21), meta={**shard_meta, "seeds": [10, 20]})
     rc = F.main([*argv, "--meta", json.dumps(meta)])
     assert rc == 0
     rep = json.loads(out.read_text())
     assert {k: rep[k] for k in meta} == meta and rep["n_images"] == 21
+    assert rep["schedule_sha256"] == "a" * 64  # the schedule file the images came from
 
 
 def test_cli_meta_errors(tmp_path, monkeypatch, capsys):

@@ -108,7 +108,7 @@ def test_art_train_sigkill_then_rerun_equals_uninterrupted(tmp_path, art_referen
     _wait_for(proc, ckpt.exists, "the first checkpoint")
     assert _stop(proc, signal.SIGKILL) == -signal.SIGKILL
     # killed part way: a checkpoint, no results
-    it = torch.load(ckpt, weights_only=False)["iteration"]
+    it = torch.load(ckpt, weights_only=True)["iteration"]
     assert 0 < it < ART_CFG["art"]["iterations"]
     assert not (out / "rollouts.npz").exists() and not (out / "train_log.csv").exists()
     r = _run(_art_cmd(out), tmp_path)
@@ -123,7 +123,7 @@ def test_art_train_sigterm_checkpoints_and_exits_143(tmp_path, art_reference):
     proc = _start(_art_cmd(out), tmp_path, tmp_path / "err.log")
     _wait_for(proc, ckpt.exists, "the first checkpoint")
     assert _stop(proc, signal.SIGTERM) == 143, (tmp_path / "err.log").read_text()
-    it = torch.load(ckpt, weights_only=False)["iteration"]
+    it = torch.load(ckpt, weights_only=True)["iteration"]
     assert 0 < it < ART_CFG["art"]["iterations"]
     assert "SIGTERM" in (tmp_path / "err.log").read_text()
     assert not (out / "rollouts.npz").exists()

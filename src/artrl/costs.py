@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from artrl.io import write_text
+from artrl.io import run_cli, write_text
 from artrl.schedules import Schedule, ScheduleError
 
 __all__ = [
@@ -170,4 +170,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

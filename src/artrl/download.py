@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from artrl.io import read_json, write_json
+from artrl.io import read_json, run_cli, write_json
 
 __all__ = [
     "EDM_PRETRAINED",
@@ -355,4 +355,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+class InputError(ValueError):
+    """A known bad input (a torn or foreign file, a file in the wrong slot, a bad setting).
+
+    Its message names the file or key and says what to do; command lines print it as one
+    ``error: …`` line and exit with status 2, without a traceback (:func:`run_cli`).
+    """
+
+
+#: what to do with a generated file that cannot be read: the workflow remakes it
+REMAKE = "delete it and rerun (the workflow remakes it)"
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     try:
@@ -52,8 +64,86 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e}); {REMAKE}") from None
+
+
+def read_npz(
+    path: str | os.PathLike, keys: Sequence[str], what: str, optional: Sequence[str] = ()
+) -> list[Any]:
+    """Arrays ``keys`` (and ``optional`` ones, ``None`` where absent) of an ``.npz`` file.
+
+    Never unpickles (``allow_pickle=False``). A missing, torn, truncated or foreign file is an
+    :class:`InputError` naming it, what it should be, and the fix.
+    """
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    bad = (OSError, EOFError, ValueError, zipfile.BadZipFile)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except bad as e:
+        raise InputError(f"{path}: not a readable .npz {what} ({e}); {REMAKE}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: a .npy array, not an .npz {what}; {REMAKE}")
+    with z:
+        missing = [k for k in keys if k not in z.files]
+        if missing:
+            raise InputError(
+                f"{path}: {what} lacks key(s) {missing} (has {sorted(z.files)}); {REMAKE}"
+            )
+        try:
+            return [z[k] for k in keys] + [z[k] if k in z.files else None for k in optional]
+        except bad as e:
+            raise InputError(f"{path}: corrupt .npz {what} ({e}); {REMAKE}") from None
+
+
+def read_npz_all(path: str | os.PathLike, required: Sequence[str], what: str) -> dict[str, Any]:
+    """Every array of an ``.npz`` file as a dict (``required`` keys checked), errors as in
+    :func:`read_npz`."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = list(z.files)
+    except (OSError, EOFError, ValueError, AttributeError, zipfile.BadZipFile):
+        names = []  # read_npz names the problem
+    arrays = read_npz(path, required, what, [k for k in names if k not in required])
+    return dict(zip([*required, *[k for k in names if k not in required]], arrays, strict=True))
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
+    """Run a command line's ``main``; a known bad input ends it with one ``error: …`` line.
+
+    :class:`InputError` (and a missing input file) exit with status 2 and no traceback; any
+    other exception is a bug and keeps its traceback. ``ARTRL_TRACEBACK=1`` shows every one.
+    ``main`` may return an exit status (an int); anything else counts as success.
+    """
+    import sys
+
+    try:
+        rc = main(argv)
+    except (InputError, FileNotFoundError) as e:
+        if os.environ.get("ARTRL_TRACEBACK"):
+            raise
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
+    return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
 
 
 def config_digest(obj: Any, length: int = 12) -> str:

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 import artrl
+from artrl.cells import check_cell
 from artrl.costs import fmt_evals, fmt_seconds, load_row_costs
-from artrl.io import atomic_write, read_json, write_text
+from artrl.io import InputError, atomic_write, read_json, run_cli, write_text
 from artrl.schedules import Schedule, ScheduleError
 
 # ----------------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ PAPER_THETA: tuple[tuple[float, float], ...] = (
 DPI = 150
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """A malformed input file or argument; the message names it."""
 
 
@@ -137,6 +138,7 @@ class MetricRecord:
     schedule_config_digest: str | None
     path: str
     art_cost_refined: float | None = None  # |Q| integrated along the path (artrl.art.cost)
+    schedule_sha256: str | None = None  # of the schedule file the metrics were computed on
 
 
 def _split_entry(entry: str) -> tuple[str, Path]:
@@ -177,6 +179,10 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
         K = d["K"]
         if isinstance(K, bool) or not isinstance(K, int) or K < 1:
             raise ReportError(f"{p}: 'K' must be an integer >= 1, got {K!r}")
+        try:
+            check_cell(p, d, {})  # its K is the K its file name says
+        except InputError as e:
+            raise ReportError(str(e)) from None
         w2 = _opt_float(d, "w2_exact", p)
         if w2 is None:
             raise ReportError(f"{p}: 'w2_exact' is null")
@@ -195,6 +201,7 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
                 dataset=d.get("dataset"),
                 solver=d.get("solver"),
                 schedule_config_digest=d.get("schedule_config_digest"),
+                schedule_sha256=d.get("schedule_sha256"),
                 path=p,
             )
         )
@@ -252,6 +259,9 @@ def w2_table(
         row["solver"] = first.solver
         digests = sorted({r.schedule_config_digest or "" for r in mine} - {""})
         row["schedule_config_digest"] = ";".join(digests)
+        # the schedule files the numbers came from, in K order (12 hex digits each)
+        shas = [by[name, k].schedule_sha256 for k in Ks if (name, k) in by]
+        row["schedule_sha256"] = ";".join(s[:12] for s in shas if s)
         if costs is not None:
             row.update(costs.get(name, {"cost_wall_s": math.nan, "cost_denoiser_evals": math.nan}))
         row.update(dict.fromkeys(PROVENANCE_COLUMNS, "unknown"))
@@ -736,4 +746,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

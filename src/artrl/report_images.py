@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from artrl.cells import check_cell
 from artrl.costs import fmt_evals, fmt_seconds, load_row_costs
-from artrl.io import read_json, write_text
+from artrl.io import REMAKE, InputError, read_json, run_cli, write_text
 from artrl.report import (
     PROVENANCE_COLUMNS,
     ReportError,
@@ -222,6 +223,7 @@ class FidRecord:
     seed_min: int | None = None
     seed_max: int | None = None
     schedule_config_digest: str | None = None
+    schedule_sha256: str | None = None  # of the schedule file the cell's images came from
 
     @property
     def sample_seeds(self) -> str | None:
@@ -266,8 +268,15 @@ def _block_fids(d: dict, p: str) -> tuple[float, ...]:
     return tuple(float(x) for x in v)
 
 
-def load_fid_file(entry: str, *, solver: str | None = None) -> FidRecord:
-    """Read one ``NAME=PATH`` / ``PATH`` FID JSON; ``solver``, if given, must match the file's."""
+def load_fid_file(
+    entry: str, *, solver: str | None = None, dataset: str | None = None
+) -> FidRecord:
+    """Read one ``NAME=PATH`` / ``PATH`` FID JSON; ``solver``, if given, must match the file's.
+
+    A file that names its cell (``name``, ``dataset``, ``K``: what ``python -m
+    artrl.metrics.fid --meta`` records) must be the cell it is read for: the entry's NAME, the
+    table's ``dataset`` and the K its file name says (:func:`artrl.cells.check_cell`).
+    """
     name, path = _split_entry(entry)
     p = str(path)
     try:
@@ -277,7 +286,14 @@ def load_fid_file(entry: str, *, solver: str | None = None) -> FidRecord:
     except OSError as e:
         raise ReportError(f"{p}: cannot read ({e})") from None
     if not isinstance(d, dict):
-        raise ReportError(f"{p}: expected a JSON object")
+        raise ReportError(f"{p}: expected a JSON object; {REMAKE}")
+    expect = {"name": name} if "name" in d and "=" in entry else {}
+    if dataset is not None and "dataset" in d:
+        expect["dataset"] = dataset
+    try:
+        check_cell(p, d, expect)
+    except InputError as e:
+        raise ReportError(str(e)) from None
     if "fid" not in d:
         raise ReportError(f"{p}: missing key 'fid'")
     if not _num(d["fid"]):
@@ -311,6 +327,7 @@ def load_fid_file(entry: str, *, solver: str | None = None) -> FidRecord:
             raise ReportError(f"{p}: {key!r} must be an integer >= 0, got {v!r}")
         seeds.append(v)
     digest = d.get("schedule_config_digest")
+    sha = d.get("schedule_sha256")
     return FidRecord(
         name=name,
         nfe=nfe,
@@ -326,15 +343,18 @@ def load_fid_file(entry: str, *, solver: str | None = None) -> FidRecord:
         seed_min=seeds[0],
         seed_max=seeds[1],
         schedule_config_digest=str(digest) if digest is not None else None,
+        schedule_sha256=str(sha) if sha is not None else None,
     )
 
 
-def load_fid(entries: Sequence[str], *, solver: str | None = None) -> list[FidRecord]:
+def load_fid(
+    entries: Sequence[str], *, solver: str | None = None, dataset: str | None = None
+) -> list[FidRecord]:
     """Read ``NAME=PATH`` FID JSONs; two files for the same (name, NFE) are an error."""
     out: list[FidRecord] = []
     seen: dict[tuple[str, int], str] = {}
     for entry in entries:
-        r = load_fid_file(entry, solver=solver)
+        r = load_fid_file(entry, solver=solver, dataset=dataset)
         if (r.name, r.nfe) in seen:
             raise ReportError(
                 f"{r.path}: schedule {r.name!r} at NFE {r.nfe} already read from "
@@ -411,6 +431,9 @@ def fid_table(
         row["dataset"] = _one([r.dataset for r in rs])
         row["solver"] = _one([r.solver for r in rs])
         row["schedule_config_digest"] = _one([r.schedule_config_digest for r in rs])
+        # the schedule files the cells' images came from, in column order (12 hex digits each)
+        shas = [r.schedule_sha256[:12] for r in rs if r.schedule_sha256]
+        row["schedule_sha256"] = ";".join(shas) if shas else None
         row["sample_seeds"] = _one([r.sample_seeds for r in rs])
         if costs is not None:
             nan = {"cost_wall_s": math.nan, "cost_denoiser_evals": math.nan}
@@ -1031,8 +1054,9 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         labels = _labels(a.labels_json)
         if a.cmd in ("fid-table", "fid-figure"):
-            records = load_fid(a.fid, solver=a.solver)
-            ref = load_fid_file(a.reference) if a.reference else None
+            dataset = getattr(a, "dataset", None)
+            records = load_fid(a.fid, solver=a.solver, dataset=dataset)
+            ref = load_fid_file(a.reference, dataset=dataset) if a.reference else None
             if a.cmd == "fid-table":
                 write_fid_table(
                     records,
@@ -1070,4 +1094,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

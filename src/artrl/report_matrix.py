@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from artrl.io import read_json, write_text
+from artrl.io import read_json, run_cli, write_text
 from artrl.report import (
     PROVENANCE_COLUMNS,
     ReportError,
@@ -324,4 +324,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -27,8 +26,8 @@ import torch
 from torch import Tensor
 
 from artrl.device import DEVICE_HELP, device_arg, generator
-from artrl.io import write_npz
-from artrl.schedules import Schedule, ScheduleError
+from artrl.io import InputError, file_sha256, run_cli, write_npz
+from artrl.schedules import load_for_slot, parse_expect
 from artrl.solvers import SOLVERS, CountingDenoiser, nfe, sample
 
 __all__ = ["seed_latents", "to_uint8_nhwc", "generate", "main"]
@@ -118,6 +117,12 @@ def main(argv: list[str] | None = None) -> Path:
     )
     p.add_argument("--dataset-config", required=True, help="JSON string or file: dataset entry")
     p.add_argument("--schedule", required=True, help="schedule JSON")
+    p.add_argument(
+        "--expect",
+        default=None,
+        help="JSON object: what the schedule's slot expects of the file (dataset, K, "
+        "sigma_max, config_digest); a file that differs is refused",
+    )
     p.add_argument("--solver", choices=list(SOLVERS), default="heun")
     p.add_argument("--seeds", type=_parse_seeds, required=True, help="inclusive range, e.g. 0-999")
     p.add_argument("--batch", type=int, default=256)
@@ -128,10 +133,7 @@ def main(argv: list[str] | None = None) -> Path:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     dcfg = load_dataset_config(a.dataset_config)
-    try:
-        sched = Schedule.load(a.schedule)
-    except ScheduleError as e:
-        raise SystemExit(f"error: {e}") from None
+    sched = load_for_slot(a.schedule, parse_expect(a.expect))
     bundle = build(dcfg["model"], sched.sigma_max, a.device)
     sigmas = sched.sigmas
     fit = getattr(bundle.D, "fit_grid", None)  # EDM networks: their σ range and round_sigma
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> Path:
         try:
             sigmas = fit(sigmas)
         except ValueError as e:
-            raise SystemExit(f"error: {a.schedule}: {e}") from None
+            raise InputError(f"{a.schedule}: {e}") from None
         if not np.array_equal(sigmas, sched.sigmas):
             print(f"σ-grid rounded by the network's round_sigma: {np.round(sigmas, 6).tolist()}")
     t0 = time.perf_counter()
@@ -160,12 +162,18 @@ def main(argv: list[str] | None = None) -> Path:
     seconds = time.perf_counter() - t0
     # no timings in the shard: the same command always writes the same bytes (a rerun after a
     # kill included); the time goes to the log
+    # what the FID cell checks against its own identity (artrl.metrics.fid): which schedule
+    # file (its bytes' digest), made for which data set, K and config, by which solver
     meta = {
         "schedule": str(a.schedule),
+        "schedule_sha256": file_sha256(a.schedule),
         "method": sched.method,
+        "dataset": sched.dataset,
         "K": sched.K,
+        "config_digest": sched.config_digest,
         "solver": a.solver,
         "nfe": calls,
+        "seeds": [a.seeds.start, a.seeds.stop - 1],
     }
     write_npz(a.out, images=images, seeds=seeds, meta=np.array(json.dumps(meta)))
     print(f"{len(seeds)} images, NFE {calls}, {seconds:.1f} s -> {a.out}")
@@ -173,4 +181,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    raise SystemExit(run_cli(main))

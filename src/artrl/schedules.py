@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from artrl.io import write_json
+from artrl.io import REMAKE, InputError, run_cli, write_json
 
 SCHEDULE_FORMAT = "artrl-schedule/1"
 CONVENTIONS = ("code", "paper")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(InputError):
     """An invalid σ-grid or schedule file; the message starts with what was being checked."""
 
 
@@ -448,7 +448,7 @@ class Schedule:
         except FileNotFoundError:
             raise ScheduleError(f"{name}: file not found") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ScheduleError(f"{name}: not valid JSON ({e})") from None
+            raise ScheduleError(f"{name}: not valid JSON ({e}); {REMAKE}") from None
         except OSError as e:
             raise ScheduleError(f"{name}: cannot read ({e})") from None
         return cls.from_dict(d, name=name)
@@ -462,6 +462,59 @@ class Schedule:
             and (self.method, self.dataset, self.K, self.seed, self.config_digest, self.extra)
             == (other.method, other.dataset, other.K, other.seed, other.config_digest, other.extra)
         )
+
+
+#: what a slot (the path a schedule is read from: dataset, name, K) may expect of its file
+SLOT_KEYS = ("dataset", "K", "sigma_max", "config_digest")
+
+
+def parse_expect(text: str | None) -> dict[str, Any]:
+    """The ``--expect`` JSON object of a command line (``{}`` when not given), keys checked."""
+    if text is None:
+        return {}
+    try:
+        expect = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--expect is not valid JSON ({e}): {text!r}") from None
+    if not isinstance(expect, dict) or not set(expect) <= set(SLOT_KEYS):
+        raise InputError(f"--expect must be a JSON object with keys from {SLOT_KEYS}: {text!r}")
+    return expect
+
+
+def check_slot(sched: Schedule, expect: dict[str, Any], *, path: str | os.PathLike) -> None:
+    """Refuse a schedule file that does not belong where it was read from.
+
+    ``expect`` is what the workflow knows about the slot ``path``
+    (``results/schedules/{dataset}/{name}/K{K}.json``): the data set, K, σ_max (= T, the
+    start of every grid of that data set, arXiv 2601.18681 §2) and the digest of the config
+    that makes the slot's schedule (which covers its method, settings and convention). A file
+    copied from another data set, another K or another method differs in one of them; the
+    error names both sides and the fix.
+    """
+    bad = []
+    for key, want in expect.items():
+        have = getattr(sched, key)
+        if key == "sigma_max":
+            same = abs(float(have) - float(want)) <= 1e-9 * abs(float(want))
+            have, want = float(f"{float(have):.6g}"), float(want)  # as the config writes it
+        else:
+            same = have == want
+        if not same:
+            bad.append(f"{key} {have!r} where the slot expects {want!r}")
+    if bad:
+        raise ScheduleError(
+            f"{path}: this schedule file does not belong in its slot: {'; '.join(bad)} "
+            f"(the file says method {sched.method!r}, dataset {sched.dataset!r}, K {sched.K}); "
+            f"{REMAKE}"
+        )
+
+
+def load_for_slot(path: str | os.PathLike, expect: dict[str, Any] | None = None) -> Schedule:
+    """:meth:`Schedule.load` then :func:`check_slot` (when ``expect`` is given)."""
+    sched = Schedule.load(path)
+    if expect:
+        check_slot(sched, expect, path=path)
+    return sched
 
 
 def _check_fields(s: Schedule, *, name: str) -> None:
@@ -552,4 +605,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

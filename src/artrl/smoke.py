@@ -743,7 +743,12 @@ def main(argv: list[str] | None = None) -> int:
             features="inception",
             note="made-up statistics (artrl.smoke): the FID is meaningless",
         )
-        fa = FeatureArgs(inception_path=str(ts), device=str(device), batch_size=sz["sample_batch"])
+        fa = FeatureArgs(
+            inception_path=str(ts),
+            device=str(device),
+            batch_size=sz["sample_batch"],
+            inception_sha256=[file_sha256(ts)],  # made here: allowed by its own digest
+        )
         rep = compute_fid_report([shard], ref, features="inception", feature_args=fa)
         if not math.isfinite(rep["fid"]):
             raise RuntimeError(f"FID is not finite: {rep['fid']}")

@@ -27,10 +27,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from artrl.io import run_cli
 from artrl.schedules import (
     RESCALES,
     Schedule,
     ScheduleError,
+    load_for_slot,
+    parse_expect,
     resample_loglinear,
     resample_psi,
     rescale,
@@ -50,15 +53,20 @@ def transfer(
     sigma_max: float | None = None,
     rescale_mode: str = "sigma_max",
     sigma_min: float | None = None,
+    config_digest: str | None = None,
 ) -> Schedule:
     """The schedule ``src`` resampled to ``K`` intervals (``resample``: psi | loglinear), named
     ``method``, optionally relabelled for another ``dataset`` (cross-data-set transfer) and
     moved to another ``sigma_max`` (``rescale_mode``: sigma_max | log_range, the latter onto
-    [``sigma_min``, ``sigma_max``])."""
+    [``sigma_min``, ``sigma_max``]). ``config_digest``: the digest of the config that makes the
+    new schedule's slot (default: the source's); the source's is kept as ``from_config_digest``.
+    """
     if resample not in RESAMPLERS:
         raise ValueError(f"resample must be one of {sorted(RESAMPLERS)}, got {resample!r}")
     sigmas = RESAMPLERS[resample](src.sigmas, K)
     extra = {"from": source, "from_K": src.K, "from_method": src.method, "resample": resample}
+    if config_digest is not None:
+        extra["from_config_digest"] = src.config_digest
     if dataset is not None and dataset != src.dataset:
         extra["from_dataset"] = src.dataset
     if sigma_max is not None and sigma_max != sigmas[0]:
@@ -74,7 +82,7 @@ def transfer(
         dataset=dataset or src.dataset,
         K=K,
         seed=src.seed,
-        config_digest=src.config_digest,
+        config_digest=src.config_digest if config_digest is None else config_digest,
         extra=extra,
     )
 
@@ -119,6 +127,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sigma-min", type=float, default=None, help="log_range: the target's last positive sigma"
     )
+    p.add_argument(
+        "--config-digest",
+        default=None,
+        help="config digest stored in the output (default: the source's)",
+    )
+    p.add_argument(
+        "--expect",
+        default=None,
+        help="JSON object: what the source schedule's slot expects of it (dataset, K, "
+        "sigma_max, config_digest); a file that differs is refused",
+    )
     p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
     return p
 
@@ -129,7 +148,7 @@ def main(argv: list[str] | None = None) -> Path:
     if a.K < 1:
         parser.error(f"--K must be >= 1, got {a.K}")
     try:
-        src = Schedule.load(a.schedule)
+        src = load_for_slot(a.schedule, parse_expect(a.expect))
         out = transfer(
             src,
             a.K,
@@ -140,6 +159,7 @@ def main(argv: list[str] | None = None) -> Path:
             sigma_max=a.sigma_max,
             rescale_mode=a.rescale,
             sigma_min=a.sigma_min,
+            config_digest=a.config_digest,
         )
     except (ScheduleError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -148,4 +168,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -1,6 +1,7 @@
 # Config validation and helper functions shared by all rule modules (no rules in this file).
 
 import json
+import math
 import os
 import re
 
@@ -493,6 +494,25 @@ def schedule_digest(wildcards):
     return config_digest(schedule_provenance(wildcards.dataset, wildcards.name))
 
 
+def slot_expect(dataset, name, K):
+    """What the schedule file at results/schedules/{dataset}/{name}/K{K}.json must say about
+    itself (checked by every reader: artrl.schedules.check_slot)."""
+    return json.dumps(
+        {
+            "dataset": dataset,
+            "K": int(K),
+            "sigma_max": float(dataset_cfg(dataset)["sigma_max"]),
+            "config_digest": config_digest(schedule_provenance(dataset, name)),
+        },
+        sort_keys=True,
+    )
+
+
+def schedule_expect(wildcards):
+    """--expect of a rule reading the schedule of its own (dataset, name, K) slot."""
+    return slot_expect(wildcards.dataset, wildcards.name, wildcards.K)
+
+
 def dataset_digest(wildcards):
     return config_digest(
         {"dataset": dataset_cfg(wildcards.dataset), "seed": config["seed"]}
@@ -671,14 +691,24 @@ def paper_args(wildcards):
 # Inputs
 
 
-def transfer_input(wildcards):
+def transfer_slot(wildcards):
+    """(dataset, name, K) of the schedule a transfer resamples."""
     s = schedule_cfg(wildcards.dataset, wildcards.name)
     src = transfer_source(wildcards.dataset, wildcards.name)
     src_dataset = s.get("source_dataset", wildcards.dataset)
     from_K = s.get(
         "from_K", wildcards.K
     )  # cross-data-set transfer: the same K by default
+    return src_dataset, src, from_K
+
+
+def transfer_input(wildcards):
+    src_dataset, src, from_K = transfer_slot(wildcards)
     return f"results/schedules/{src_dataset}/{src}/K{from_K}.json"
+
+
+def transfer_expect(wildcards):
+    return slot_expect(*transfer_slot(wildcards))
 
 
 def transfer_args(wildcards):
@@ -691,6 +721,10 @@ def transfer_args(wildcards):
         wildcards.dataset,
         "--method-name",
         wildcards.name,
+        "--config-digest",
+        schedule_digest(wildcards),
+        "--expect",
+        transfer_expect(wildcards),
     ]
     if "rescale" in s:  # from a data set with another sigma_max (cross-data-set matrix)
         args += [
@@ -704,13 +738,55 @@ def transfer_args(wildcards):
     return args
 
 
+def stale_table_check(table, cells):
+    """Stop when ``table`` (a CSV) holds a number whose cell file was deleted since.
+
+    ``cells``: (name, path, held) per input cell, ``held(row)`` true when the table row of
+    ``name`` holds the cell's number. Snakemake does not remake a deleted intermediate file
+    whose downstream output exists ("Nothing to be done"), so the table would silently outlive
+    its inputs. A cell the table does not hold yet (a schedule or K added to the config) is
+    not stale.
+    """
+    missing = [c for c in cells if not os.path.exists(c[1])]
+    if not missing or not os.path.exists(table):
+        return
+    import csv
+
+    with open(table, newline="", encoding="utf-8") as f:
+        rows = {row.get("name"): row for row in csv.DictReader(f)}
+    gone = [path for name, path, held in missing if name in rows and held(rows[name])]
+    if gone:
+        raise WorkflowError(
+            f"{table} is stale: it holds numbers from {len(gone)} file(s) deleted since "
+            f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}), and Snakemake does "
+            "not remake deleted intermediate files of an existing result. Delete "
+            f"{os.path.splitext(table)[0]}.* and rerun: the missing files are remade, then "
+            "the table."
+        )
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def w2_metric_files(wildcards):
     d = wildcards.dataset
-    return [
-        f"results/metrics/{d}/{name}/K{k}.json"
+    cells = [
+        (name, f"results/metrics/{d}/{name}/K{k}.json", k)
         for name in table_names(d)
         for k in ks(d)
     ]
+    stale_table_check(
+        f"results/tables/{d}_w2.csv",
+        [
+            (n, p, lambda row, k=k: math.isfinite(_number(row.get(f"w2_K{k}"))))
+            for n, p, k in cells
+        ],
+    )
+    return [p for _, p, _ in cells]
 
 
 def theta_inputs(wildcards):
@@ -1020,6 +1096,8 @@ def cell_meta(wildcards):
         "nfe": SOLVER_NFE[w.solver](K),
         # the config_digest of the cell's schedule file (provenance column of the tables)
         "schedule_config_digest": schedule_digest(w),
+        # the cell's seeds are 0 .. samples - 1 (checked against the shards)
+        "samples": fid_cfg(w.dataset)["samples"],
     }
     return json.dumps(meta, sort_keys=True)
 
@@ -1056,10 +1134,25 @@ def table_solver(wildcards):
     return getattr(wildcards, "solver", "heun")
 
 
+def _k_held(row, K):
+    """Whether an FID table row holds a number at K (its K_NFE<n> columns)."""
+    return any(
+        c.startswith("K_NFE") and _number(v) == float(K) for c, v in row.items()
+    )
+
+
 def fid_table_inputs(wildcards):
     d, tid = wildcards.dataset, table_solver(wildcards)
     solver = solver_of(d, tid)
-    out = {"cells": [fid_file(d, solver, n, K) for n, K in fid_cells(d, tid)]}
+    cells = fid_cells(d, tid)
+    stale_table_check(
+        f"results/tables/{table_stem(d, tid)}.csv",
+        [
+            (n, fid_file(d, solver, n, K), lambda row, K=K: _k_held(row, K))
+            for n, K in cells
+        ],
+    )
+    out = {"cells": [fid_file(d, solver, n, K) for n, K in cells]}
     if reference_file(d):
         out["reference"] = reference_file(d)
     return out
@@ -1124,10 +1217,14 @@ def fid_cell_inputs(wildcards):
 
 def fid_feature_args(wildcards, input):
     """--classifier or --inception-path of python -m artrl.metrics.fid."""
-    flag = (
-        "--inception-path" if fid_features(wildcards) == "inception" else "--classifier"
-    )
-    return [flag, input.features]
+    if fid_features(wildcards) != "inception":
+        return ["--classifier", input.features]
+    # the TorchScript loads only with a pinned sha256: the config's, else the lock file's
+    pinned = fid_cfg(wildcards.dataset).get("inception_sha256", [])
+    pinned = [pinned] if isinstance(pinned, str) else pinned
+    return ["--inception-path", input.features] + [
+        arg for digest in pinned for arg in ("--inception-sha256", digest)
+    ]
 
 
 def fid_blocks(wildcards):

@@ -20,8 +20,10 @@ rule w2_metrics:
         mc_samples=w2_mc_samples,
         art_cost_samples=w2_art_cost_samples,
         seed=config["seed"],
+        expect=schedule_expect,
     shell:
-        "python -m artrl.metrics.w2 --schedule {input:q} --solver {params.solver:q}"
+        "python -m artrl.metrics.w2 --schedule {input:q} --expect {params.expect:q}"
+        " --solver {params.solver:q}"
         " --std {params.std:q} --mc-samples {params.mc_samples:q} --seed {params.seed:q}"
         " --art-cost-samples {params.art_cost_samples:q} --out {output:q} > {log:q} 2>&1"
 

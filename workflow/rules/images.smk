@@ -85,9 +85,10 @@ rule sample_shard:
         dataset_config=model_json,
         batch=fid_batch,
         device=torch_device,
+        expect=schedule_expect,
     shell:
         "python -m artrl.sample --dataset-config {params.dataset_config:q}"
-        " --schedule {input.schedule:q} --solver {wildcards.solver:q}"
+        " --schedule {input.schedule:q} --expect {params.expect:q} --solver {wildcards.solver:q}"
         " --seeds {wildcards.lo:q}-{wildcards.hi:q} --batch {params.batch:q} --no-progress"
         " --device {params.device:q} --out {output:q} > {log:q} 2>&1"
 

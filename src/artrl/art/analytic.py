@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step
 from artrl.device import generator, model_device
+from artrl.io import read_npz, run_cli
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
@@ -320,6 +322,41 @@ def fine_grid(T: float, steps: int, kind: str = "uniform", sigma_min: float = 2e
     raise ValueError(f"analytic.fine_grid must be 'uniform' or 'edm', got {kind!r}")
 
 
+def check_settings(dcfg: dict, K: int | None = None) -> str | None:
+    """What is wrong with a dataset entry's ``sigma_max`` and ``analytic`` block, or with
+    ``K`` (the ranges of workflow/schemas/config.schema.yaml), or None: checked before the
+    command writes anything."""
+    T = dcfg.get("sigma_max")
+    if isinstance(T, bool) or not isinstance(T, int | float) or not math.isfinite(T) or T <= 0:
+        return f"sigma_max must be a number > 0, got {T!r}"
+    acfg = dcfg.get("analytic", {})
+    if not isinstance(acfg, dict):
+        return f"analytic must be a mapping, got {acfg!r}"
+
+    def number(key: str, integer: bool = False) -> bool:
+        v = acfg[key]
+        ok = isinstance(v, int) if integer else isinstance(v, int | float)
+        return ok and not isinstance(v, bool) and math.isfinite(v)
+
+    for key, low in (("rollouts", 1), ("fine_steps", 2)):
+        if key in acfg and not (number(key, integer=True) and acfg[key] >= low):
+            return f"analytic.{key} must be an integer >= {low}, got {acfg[key]!r}"
+    if "sigma_min" in acfg and not (number("sigma_min") and 0 < acfg["sigma_min"] < T):
+        return f"analytic.sigma_min must be in (0, sigma_max = {T}), got {acfg['sigma_min']!r}"
+    for key, allowed in (
+        ("fine_grid", ("uniform", "edm")),
+        ("convention", ("paper", "code")),
+        ("proxy", PROXIES),
+    ):
+        if key in acfg and acfg[key] not in allowed:
+            return f"analytic.{key} must be one of {list(allowed)}, got {acfg[key]!r}"
+    convention = acfg.get("convention", "paper")
+    low = 2 if convention == "code" else 1  # code: K − 1 steps to sigma_min, then 0
+    if K is not None and K < low:
+        return f"--K must be >= {low} (analytic.convention {convention}), got {K}"
+    return None
+
+
 def main(argv: list[str] | None = None):
     import argparse
 
@@ -364,6 +401,9 @@ def main(argv: list[str] | None = None):
     if a.K is None and a.save_profile is None:
         p.error("give --K and --out, or --save-profile")
     dcfg = load_dataset_config(a.dataset_config)
+    problem = check_settings(dcfg, a.K)  # before anything is written (--save-profile, --out)
+    if problem:
+        p.error(problem)
     T = float(dcfg["sigma_max"])
     acfg = dcfg.get("analytic", {})
     n = int(acfg.get("rollouts", 4096))
@@ -381,13 +421,18 @@ def main(argv: list[str] | None = None):
     )
     meta = {"T": T, "rollouts": n, "convention": convention, "seed": a.seed}
     if a.profile:
-        z = np.load(a.profile)
+        keys = (*meta, "fine_sigmas", "sigmas", "q")
+        *arrays, r, ev = read_npz(
+            a.profile, keys, "ART q-profile (--save-profile)", ("r", "denoiser_evals")
+        )
+        z = dict(zip(keys, arrays, strict=True))
         got = {k: z[k].item() for k in meta}
         if got != meta or not np.array_equal(z["fine_sigmas"], fine):
-            raise SystemExit(f"error: {a.profile} was made with {got}, not {meta}; rebuild it")
+            raise SystemExit(
+                f"error: {a.profile} was made with {got}, not {meta}; delete it and rerun"
+            )
         tab, q = z["sigmas"], z["q"]
-        r = z["r"] if "r" in z.files else None
-        evals = int(z["denoiser_evals"]) if "denoiser_evals" in z.files else None
+        evals = int(ev) if ev is not None else None
         if r is None and (proxy == "heun" or a.heun_profile):
             raise SystemExit(
                 f"error: {a.profile} has no Heun profile r (it was saved without "
@@ -437,4 +482,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -4,9 +4,10 @@ config, before any job (and without the seconds torch takes to import)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
-__all__ = ["ARTConfig", "LOG_CLOCK_DEFAULTS"]
+__all__ = ["ARTConfig", "BOUNDS", "LOG_CLOCK_DEFAULTS"]
 
 # The one default setting of the scale-free clock (docs/art_clock.md): measured on the 1-D
 # Gaussians of every noise range (benchmarks/art_rl_grid.py). A data set's art block sets only
@@ -24,6 +25,68 @@ LOG_CLOCK_DEFAULTS = {
     "lr_final_frac": 0.1,
     "checkpoint_every": 100,
 }
+
+
+# The range of every numeric option, as an interval ("[1, inf)": at least 1; "(0, inf)":
+# positive; "(0, 1]"; ...), checked by ARTConfig.check and mirrored by the `art` block of
+# workflow/schemas/config.schema.yaml ($defs/art; tests/test_art_config.py keeps the two equal).
+# gamma0 (a Lagrange multiplier, of either sign) has none; every float must be finite.
+BOUNDS = {
+    "sigma_min": "(0, inf)",
+    "action_std": "(0, inf)",
+    "noise_final_frac": "(0, 1]",
+    "bank_paths": "[1, inf)",
+    "bank_points": "[1, inf)",
+    "distill_frac": "(0, 1]",
+    "K": "[1, inf)",
+    "T": "(0, inf)",
+    "iterations": "[1, inf)",
+    "batch": "[0, inf)",  # 0: automatic (clock: log only; clock: sigma needs >= 1, see check)
+    "lam": "(0, inf)",
+    "eps": "(0, inf)",
+    "lr_actor": "(0, inf)",
+    "lr_critic": "(0, inf)",
+    "lr_gamma": "[0, inf)",  # 0: γ moves by its proportional part alone (gamma_kp)
+    "gamma_kp": "[0, inf)",
+    "lr_final_frac": "[0, 1]",
+    "hidden": "[1, inf)",
+    "layers": "[1, inf)",
+    "td_lambda": "[0, 1]",
+    "critic_warmup": "[0, inf)",
+    "grad_clip": "[0, inf)",  # 0: off
+    "theta_init": "(0, inf)",
+    "init_rho": "(0, inf)",
+    "init_sigma_min": "(0, inf)",
+    "init_steps": "[1, inf)",
+    "fixed_var": "[0, inf)",  # 0: λ
+    "s_floor": "(0, inf)",
+    "cost_scale": "(0, inf)",
+    "checkpoint_every": "[1, inf)",
+    "distill_trajectories": "[1, inf)",
+    "seed": "[0, inf)",
+}
+
+
+def _interval(text: str) -> tuple[float, bool, float, bool]:
+    """``"(0, 1]"`` -> (low, low included, high, high included)."""
+    lo, hi = (v.strip() for v in text[1:-1].split(","))
+    return float(lo), text[0] == "[", float(hi), text[-1] == "]"
+
+
+def in_range(value: float, text: str) -> bool:
+    """Whether ``value`` lies in the interval ``text`` (NaN never does)."""
+    lo, lo_in, hi, hi_in = _interval(text)
+    above = value >= lo if lo_in else value > lo
+    below = value <= hi if hi_in else value < hi
+    return bool(above and below)
+
+
+def describe(text: str) -> str:
+    """``"[1, inf)"`` -> ``">= 1"``; ``"(0, 1]"`` -> ``"in (0, 1]"``."""
+    lo, lo_in, hi, _ = _interval(text)
+    if math.isinf(hi):
+        return f"{'>=' if lo_in else '>'} {lo:g}"
+    return f"in {text}"
 
 
 @dataclass
@@ -137,12 +200,26 @@ class ARTConfig:
         self.check()
 
     def check(self) -> None:
-        """A ValueError naming the option whose value is not one of its CHOICES."""
+        """A ValueError naming the option whose value is not one of its CHOICES or lies
+        outside its :data:`BOUNDS` (and every float finite)."""
         for key, allowed in self.CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(
                     f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
                 )
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v!r}")
+        for key, text in BOUNDS.items():
+            v = getattr(self, key)
+            if not in_range(v, text):
+                raise ValueError(f"{key} must be {describe(text)}, got {v!r}")
+        if self.clock == "sigma" and self.batch < 1:
+            raise ValueError(
+                f"batch must be >= 1 with clock: sigma (0, an automatic batch, is clock: log's "
+                f"only), got {self.batch!r}"
+            )
 
     @property
     def dt(self) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from artrl.art.clock import average_grids
+from artrl.io import read_npz_all, run_cli
 from artrl.schedules import Schedule, ScheduleError, from_psi, validate
 
 __all__ = ["distill", "main"]
@@ -76,16 +77,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Path:
     a = _parser().parse_args(argv)
+    z = read_npz_all(a.rollouts, ("T", "K"), "ART-RL rollouts file (python -m artrl.art.train)")
+    a.source = a.source or ("mean" if "sigmas" in z else "executed")
     try:
-        with np.load(a.rollouts) as z0:
-            default_source = "mean" if "sigmas" in z0.files else "executed"
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"error: {a.rollouts}: not an artrl rollouts file ({e})") from None
-    a.source = a.source or default_source
-    try:
-        z = np.load(a.rollouts)
         T, K = float(z["T"]), int(z["K"])
-        log_clock = "sigmas" in z.files  # clock: log (artrl.art.logrl)
+        log_clock = "sigmas" in z  # clock: log (artrl.art.logrl)
         if log_clock:
             grids = z["sigmas" if a.source == "mean" else "sigmas_executed"]
             convention, sigma_min = str(z["convention"]), float(z["sigma_min"])
@@ -101,7 +97,7 @@ def main(argv: list[str] | None = None) -> Path:
             info["dropped"] = 0  # no budget to rescale: every grid is kept
             for key in ("art_cost_plain", "art_cost_refined", "analytic_art_cost_plain",
                         "analytic_art_cost_refined", "cost_paths"):  # fmt: skip
-                if key in z.files:
+                if key in z:
                     info[key] = z[key].item()
         else:
             psi, info = distill(theta, T)
@@ -131,4 +127,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

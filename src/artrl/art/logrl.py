@@ -36,7 +36,13 @@ from torch import Tensor
 
 from artrl.art.clock import average_grids, base_logit, learned_steps
 from artrl.art.paths import PathBank, fine_sigmas, path_bank
-from artrl.art.rl import ARTConfig, ARTTrainer, TrainingDiverged
+from artrl.art.rl import (
+    ARTConfig,
+    ARTTrainer,
+    TrainingDiverged,
+    _array_to_tensor,
+    _tensor_to_array,
+)
 from artrl.solvers import CountingDenoiser
 
 __all__ = ["LogClockTrainer", "LogRollout", "clock_features"]
@@ -346,13 +352,13 @@ class LogClockTrainer(ARTTrainer):
 
     def state_dict(self) -> dict:
         sd = super().state_dict()
-        sd["buffer_sigmas"] = self.buffer_sigmas
-        sd["buffer_mean_sigmas"] = self.buffer_mean_sigmas
+        sd["buffer_sigmas"] = _array_to_tensor(self.buffer_sigmas)  # plain tensors (rl.py)
+        sd["buffer_mean_sigmas"] = _array_to_tensor(self.buffer_mean_sigmas)
         sd["cost_scale_ref"] = self.cost_scale_ref
         return sd
 
     def load_state_dict(self, sd: dict) -> None:
         super().load_state_dict(sd)
-        self.buffer_sigmas = np.asarray(sd["buffer_sigmas"])
-        self.buffer_mean_sigmas = np.asarray(sd["buffer_mean_sigmas"])
+        self.buffer_sigmas = _tensor_to_array(sd["buffer_sigmas"])
+        self.buffer_mean_sigmas = _tensor_to_array(sd["buffer_mean_sigmas"])
         self.cost_scale_ref = float(sd["cost_scale_ref"])

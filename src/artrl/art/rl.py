@@ -18,7 +18,9 @@ documented in README.md with the measurements that motivated it.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -32,17 +34,76 @@ from torch import Tensor, nn
 
 from artrl.art.config import ARTConfig
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step, noise_level
-from artrl.io import atomic_write, sigterm_flag
+from artrl.io import InputError, atomic_write, sigterm_flag
 from artrl.solvers import CountingDenoiser
 
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
 
-__all__ = ["ARTConfig", "ARTTrainer", "MLP", "Rollout", "TrainingDiverged"]
+__all__ = ["ARTConfig", "ARTTrainer", "CheckpointRefused", "MLP", "Rollout", "TrainingDiverged"]
 
 
 class TrainingDiverged(RuntimeError):
     """A non-finite quantity appeared during ART-RL training."""
+
+
+class CheckpointRefused(InputError):
+    """An ART-RL checkpoint that is not a plain-tensor checkpoint of this format (an older
+    format, a torn or foreign file, or one holding code): the one-line message names the file
+    and says to delete it."""
+
+
+# ---------------------------------------------------------------------- checkpoint encoding
+# A checkpoint holds tensors, numbers and strings only, so ``torch.load(weights_only=True)``
+# reads it and nothing in it can run code: numpy arrays travel as float64 tensors, the config
+# and the history as JSON strings.
+
+
+def _json_default(o: object) -> object:
+    """numpy scalars and arrays as Python numbers and lists (json.dumps' ``default``)."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _to_json(obj: object) -> str:
+    return json.dumps(obj, default=_json_default)
+
+
+def _plain_config(cfg: object) -> dict:
+    """A config (an ARTConfig, its ``asdict``, or the JSON of one) as JSON would give it back:
+    tuples become lists, numpy scalars Python numbers; so two configs compare like with like."""
+    if isinstance(cfg, str):
+        return json.loads(cfg)
+    if not isinstance(cfg, dict):
+        cfg = asdict(cfg)
+    return json.loads(_to_json(cfg))
+
+
+def _array_to_tensor(a: np.ndarray) -> Tensor:
+    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, device="cpu")
+
+
+def _tensor_to_array(t: Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(t, Tensor):
+        return np.asarray(t.detach().to("cpu", torch.float64).numpy())
+    return np.asarray(t, dtype=np.float64)
+
+
+def _refusal_reason(e: BaseException) -> str:
+    """The short cause of a failed ``torch.load(weights_only=True)`` (torch's own message is
+    many lines long and suggests turning the restriction off, which is never an option here)."""
+    text = str(e)
+    m = re.search(r"GLOBAL ([\w.]+)", text)
+    if m:
+        return f"it references {m.group(1)}, which a plain-tensor checkpoint never does"
+    if text.startswith("Weights only load failed"):
+        m = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+        return m.group(1).strip() if m else "it holds objects other than tensors and numbers"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 class MLP(nn.Module):
@@ -372,8 +433,11 @@ class ARTTrainer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
+        """The trainer's state as tensors, numbers and strings only (a checkpoint loads with
+        ``torch.load(weights_only=True)``): arrays as float64 tensors, config and history as
+        JSON strings; :meth:`load_state_dict` converts back."""
         return {
-            "config": asdict(self.cfg),
+            "config": _to_json(asdict(self.cfg)),
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
             "opt_actor": self.opt_actor.state_dict(),
@@ -383,9 +447,9 @@ class ARTTrainer:
             "iteration": self.iteration,
             "generator": self.gen.get_state(),
             "generator_device": self.gen.device.type,
-            "history": self.history,
-            "buffer_theta": self.buffer_theta,
-            "buffer_mu": self.buffer_mu,
+            "history": _to_json(self.history),
+            "buffer_theta": _array_to_tensor(self.buffer_theta),
+            "buffer_mu": _array_to_tensor(self.buffer_mu),
             "denoiser_evals": self.D.evals,
         }
 
@@ -394,8 +458,8 @@ class ARTTrainer:
 
     def config_mismatch(self, sd: dict) -> list[str]:
         """Config fields of checkpoint ``sd`` that differ from this trainer's config."""
-        mine = asdict(self.cfg)
-        theirs = sd.get("config", {})
+        mine = _plain_config(self.cfg)
+        theirs = _plain_config(sd.get("config", {}))
         return [
             f"{k}: checkpoint {theirs.get(k)!r} != config {v!r}"
             for k, v in mine.items()
@@ -414,9 +478,10 @@ class ARTTrainer:
         self.gamma_int = float(sd["gamma_int"])
         self.iteration = int(sd["iteration"])
         self._restore_generator(sd)
-        self.history = list(sd["history"])
-        self.buffer_theta = np.asarray(sd["buffer_theta"])
-        self.buffer_mu = np.asarray(sd["buffer_mu"])
+        history = sd["history"]
+        self.history = list(json.loads(history) if isinstance(history, str) else history)
+        self.buffer_theta = _tensor_to_array(sd["buffer_theta"])
+        self.buffer_mu = _tensor_to_array(sd["buffer_mu"])
         self.D.evals = int(sd.get("denoiser_evals", 0))
 
     def _restore_generator(self, sd: dict) -> None:
@@ -449,13 +514,27 @@ class ARTTrainer:
         atomic_write(path, lambda tmp: torch.save(sd, tmp))
 
     def _read_checkpoint(self, path: str | Path) -> dict:
+        """The checkpoint at ``path``, read with ``weights_only=True`` (tensors, numbers and
+        strings; nothing in the file runs). Anything else, an older checkpoint format with numpy
+        arrays inside included, raises :class:`CheckpointRefused` naming the file."""
         try:
             # map to the CPU first: the nets and optimisers copy onto their own device on
             # load, and a generator's state must be a CPU tensor (a CUDA checkpoint resumes on a
             # CPU and the reverse)
-            return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a torn or foreign file: say which and how to recover
-            raise RuntimeError(f"{path}: cannot read ART-RL checkpoint ({e}); delete it") from e
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(sd, dict):
+                raise ValueError(f"it holds a {type(sd).__name__}, not a dict")
+            for key in ("config", "history"):
+                if not isinstance(sd.get(key), str):
+                    raise ValueError(f"its {key!r} is not a JSON string (an older format)")
+                json.loads(sd[key])
+        except Exception as e:  # a torn, foreign, old or crafted file: say which and what to do
+            raise CheckpointRefused(
+                f"{path}: refusing this ART-RL checkpoint: it is not a plain-tensor checkpoint "
+                f"of this version ({_refusal_reason(e)}); it may be of an older format, torn, or "
+                "contain code, which is never run. Delete it to restart training from scratch"
+            ) from e
+        return sd
 
     def load_checkpoint(self, path: str | Path) -> None:
         self.load_state_dict(self._read_checkpoint(path))
@@ -474,6 +553,9 @@ class ARTTrainer:
         A checkpoint is written every ``checkpoint_every`` iterations and at the end; SIGTERM
         (what SLURM sends at a time limit) writes one after the current iteration and exits.
         ``stop_after`` ends the run (with a checkpoint) after that many iterations in total.
+        A checkpoint that cannot be read as plain tensors stops the run with
+        :class:`CheckpointRefused` (naming the file, saying to delete it); one of another
+        config is left for a fresh start.
         """
         cfg = self.cfg
         if checkpoint is not None and Path(checkpoint).exists():

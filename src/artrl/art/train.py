@@ -3,7 +3,9 @@
 Writes into ``--out-dir``: ``checkpoint.pt`` (resume state, rewritten every ``checkpoint_every``
 iterations; a rerun resumes from it), then at the end ``train_log.csv`` (one row per iteration)
 and ``rollouts.npz`` (the executed θ and actor means μ of the last trajectories, for
-``python -m artrl.art.distill``). Every file is written atomically.
+``python -m artrl.art.distill``). Every file is written atomically. The config and the
+arguments are checked first: a bad one stops the command with a one-line ``error: ...`` (exit
+status 2) before ``--out-dir`` is made.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -20,7 +23,7 @@ import torch
 from artrl.art.logrl import LogClockTrainer
 from artrl.art.rl import ARTConfig, ARTTrainer
 from artrl.device import DEVICE_HELP, device_arg
-from artrl.io import write_npz, write_text
+from artrl.io import run_cli, write_npz, write_text
 from artrl.models import build
 
 __all__ = ["load_dataset_config", "make_trainer", "main"]
@@ -53,6 +56,7 @@ def make_trainer(dcfg: dict, K: int, seed: int, device: str = "cpu", **overrides
             art[key] = ends[key]
     cfg = ARTConfig.from_dict(art, where="datasets.<name>.art")
     cfg.K, cfg.T, cfg.seed = int(K), T, int(seed)
+    cfg.check()  # K (--K), T (sigma_max) and seed (--seed) are in range too
     bundle = build(dcfg["model"], T, device)
     cls = LogClockTrainer if cfg.clock == "log" else ARTTrainer
     return cls(
@@ -66,6 +70,23 @@ def make_trainer(dcfg: dict, K: int, seed: int, device: str = "cpu", **overrides
     )
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _fail(message: str) -> NoReturn:
+    """Stop with one line on stderr and exit status 2 (a usage error), no traceback."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m artrl.art.train",
@@ -77,9 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--iterations", type=int, default=None, help="override art.iterations")
-    p.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) here")
+    p.add_argument(
+        "--stop-after", type=_positive_int, default=None, help="stop (with a checkpoint) here"
+    )
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -87,12 +110,22 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     torch.set_num_threads(a.threads)
-    dcfg = load_dataset_config(a.dataset_config)
+    # everything is checked before --out-dir is made: a bad setting leaves nothing behind
+    try:
+        dcfg = load_dataset_config(a.dataset_config)
+    except SystemExit as e:
+        _fail(str(e.code).removeprefix("error: "))
+    if not isinstance(dcfg, dict):
+        _fail(f"--dataset-config must be a mapping (a dataset entry), got {type(dcfg).__name__}")
     over = {} if a.iterations is None else {"iterations": a.iterations}
     try:
         tr = make_trainer(dcfg, a.K, a.seed, a.device, **over)
-    except (KeyError, TypeError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except KeyError as e:
+        msg = str(e.args[0]) if e.args else ""
+        # ARTConfig names unknown keys in a sentence; a bare key is one the entry lacks
+        _fail(msg if " " in msg else f"--dataset-config has no key {msg!r}")
+    except (TypeError, ValueError, OSError) as e:
+        _fail(str(e))
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"ART-RL K={a.K} config: {json.dumps(tr.cfg.__dict__)}", flush=True)
@@ -131,4 +164,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_cli(main))

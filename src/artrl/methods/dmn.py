@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from artrl.io import run_cli
 from artrl.methods.common import (
     base_parser,
     check_grid_args,
@@ -283,4 +284,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from artrl.io import read_npz, run_cli
 from artrl.methods.common import (
     EvalCounter,
     base_parser,
@@ -394,7 +395,9 @@ def main(argv: list[str] | None = None):
                 fine[:n_nodes], np.zeros((n_nodes, n_nodes)), a.K, convention=cfg["convention"]
             )
         if a.costs:
-            z = np.load(a.costs)
+            keys = (*meta, "fine_sigmas", "nodes", "cost", "denoiser_calls", "denoiser_evals")
+            arrays = read_npz(a.costs, keys, "GITS cost matrix (--save-costs)")
+            z = dict(zip(keys, arrays, strict=True))
             got = {k: z[k].item() for k in meta}
             if got != meta or not np.array_equal(z["fine_sigmas"], fine):
                 p.error(f"{a.costs} was made with {got}, not {meta}; rebuild it")
@@ -456,4 +459,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from artrl.io import run_cli
 from artrl.methods.common import (
     EvalCounter,
     base_parser,
@@ -334,4 +335,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from artrl.device import DEVICE_HELP, device_arg
-from artrl.io import atomic_write, write_json
+from artrl.io import atomic_write, run_cli, write_json
 from artrl.metrics.fid import CliHelpFormatter, feature_stats, save_ref_stats, torch_threads
 
 __all__ = [
@@ -526,4 +526,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_cli(main))

@@ -16,7 +16,11 @@ Feature extractors (:func:`build_feature_extractor`, the extension point):
   the TF Inception graph, ``inception-2015-12-05.pt``, resizing inside the network), loaded
   from a *local* file given by ``--inception-path`` (config key ``fid.inception_path``);
   nothing is ever downloaded. Paired with EDM's ``fid-refs/*.npz`` (keys ``mu``, ``sigma``)
-  this is the configuration closest to the paper's FIDs.
+  this is the configuration closest to the paper's FIDs. A TorchScript file carries the code
+  it runs, so it is loaded only when its sha256 is allowed: the digests given by
+  ``--inception-sha256`` (config key ``fid.inception_sha256``), or else the one pinned for its
+  path in the lock file (``--lock``, default ``resources/checksums.json``, written by the
+  workflow's download rule); an unpinned file is refused, naming its digest.
 
 To add an extractor, write a builder ``f(args: FeatureArgs) -> callable`` whose callable maps
 uint8 ``[N, H, W, C]`` numpy images to float64 ``[N, D]`` features and has ``feat_dim`` and
@@ -32,11 +36,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import io
 import json
 import sys
 import time
 import warnings
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +51,16 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from artrl.cells import check_shards
 from artrl.device import DEVICE_HELP, device_arg
-from artrl.io import atomic_write, write_json
+from artrl.download import lock_key, read_lock
+from artrl.io import atomic_write, read_npz, write_json
+from artrl.models import DEFAULT_LOCK
 
 __all__ = [
     "INCEPTION_URL",
     "FEATURE_BUILDERS",
+    "DEFAULT_LOCK",
     "FeatureArgs",
     "InceptionFeatureExtractor",
     "RefStats",
@@ -60,6 +69,7 @@ __all__ = [
     "fid_blocks",
     "fid_from_features",
     "frechet_distance",
+    "inception_sha256_allowed",
     "load_ref_stats",
     "load_shards",
     "main",
@@ -202,22 +212,9 @@ def fid_blocks(feats_gen: Any, ref_mu: Any, ref_sigma: Any, blocks: int = 1) -> 
 def _read_npz(
     path: Path, keys: Sequence[str], what: str, optional: Sequence[str] = ()
 ) -> list[np.ndarray | None]:
-    """Arrays ``keys`` (+ ``optional`` ones, ``None`` if absent) of an npz; errors name it."""
-    bad = (OSError, EOFError, ValueError, zipfile.BadZipFile)
-    try:
-        z = np.load(path, allow_pickle=False)
-    except bad as e:
-        raise ValueError(f"{path}: not a readable .npz {what} ({e})") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: a .npy array, not an .npz {what}")
-    with z:
-        missing = [k for k in keys if k not in z.files]
-        if missing:
-            raise ValueError(f"{path}: {what} lacks key(s) {missing} (has {sorted(z.files)})")
-        try:
-            return [z[k] for k in keys] + [z[k] if k in z.files else None for k in optional]
-        except bad as e:
-            raise ValueError(f"{path}: corrupt .npz {what} ({e})") from None
+    """Arrays ``keys`` (+ ``optional`` ones, ``None`` if absent) of an npz; errors name it and
+    the fix (:func:`artrl.io.read_npz`)."""
+    return read_npz(path, keys, what, optional)
 
 
 def nhwc_uint8_to_nchw(images: np.ndarray) -> torch.Tensor:
@@ -348,6 +345,28 @@ class FeatureArgs:
     inception_path: str | None = None
     device: str = "cpu"
     batch_size: int = 256
+    #: digests the Inception TorchScript may have (``--inception-sha256``); None: the lock's pin
+    inception_sha256: Sequence[str] | None = None
+    lock: str = DEFAULT_LOCK  # the lock file pinning downloaded files (``--lock``)
+
+
+def inception_sha256_allowed(
+    path: str | Path, sha256: Sequence[str] | str | None = None, lock: str | Path = DEFAULT_LOCK
+) -> set[str] | None:
+    """The sha256 digests the Inception TorchScript at ``path`` may have before it is loaded.
+
+    ``sha256`` (a digest or several; config ``fid.inception_sha256``, CLI
+    ``--inception-sha256``) allows files explicitly; otherwise the digest pinned for this path
+    in ``lock`` (written by the workflow's download rule) is the only one allowed. None when
+    nothing is given and nothing is pinned: the file is then refused (the policy of
+    :func:`artrl.models.trusted_sha256` for EDM pickles).
+    """
+    if sha256 is not None:
+        given = [sha256] if isinstance(sha256, str) else list(sha256)
+        return {str(d).strip().lower() for d in given}
+    lock = Path(lock)
+    pinned = read_lock(lock).get(lock_key(path, lock)) if lock.exists() else None
+    return None if pinned is None else {pinned.strip().lower()}
 
 
 class InceptionFeatureExtractor:
@@ -362,7 +381,18 @@ class InceptionFeatureExtractor:
 
     feat_dim = 2048
 
-    def __init__(self, path: str | Path | None, device: str = "cpu", batch_size: int = 256):
+    def __init__(
+        self,
+        path: str | Path | None,
+        device: str = "cpu",
+        batch_size: int = 256,
+        *,
+        sha256_allowed: Sequence[str] | None = None,
+        lock: str | Path = DEFAULT_LOCK,
+    ):
+        """``sha256_allowed``: the digests the file may have (None: the one pinned for ``path``
+        in ``lock``); a file whose digest is not allowed, or not pinned, is refused with
+        ``ValueError`` before it is loaded."""
         if path is None or not Path(path).is_file():
             where = "no path given" if path is None else f"{path}: file not found"
             raise FileNotFoundError(
@@ -371,12 +401,15 @@ class InceptionFeatureExtractor:
                 f"inception-2015-12-05.pt ({INCEPTION_URL}); nothing is downloaded."
             )
         self.path = Path(path)
+        data = self.path.read_bytes()  # hashed and loaded from the same bytes
+        digest = hashlib.sha256(data).hexdigest()
+        self.sha256 = _check_inception_sha256(self.path, digest, sha256_allowed, Path(lock))
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         try:
             with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript as deprecated
                 warnings.simplefilter("ignore", FutureWarning)
-                self.model = torch.jit.load(str(self.path), map_location=self.device).eval()
+                self.model = torch.jit.load(io.BytesIO(data), map_location=self.device).eval()
         except Exception as e:  # re-raised with the file name
             raise ValueError(f"{self.path}: not a loadable TorchScript Inception ({e})") from None
 
@@ -385,6 +418,7 @@ class InceptionFeatureExtractor:
         return {
             "features": "inception",
             "inception_path": str(self.path),
+            "inception_sha256": self.sha256,
             "mode": "legacy_tensorflow",
         }
 
@@ -406,6 +440,36 @@ class InceptionFeatureExtractor:
         return feats.numpy() if isinstance(images, np.ndarray) else feats
 
 
+def _check_inception_sha256(
+    path: Path, digest: str, sha256: Sequence[str] | None, lock: Path
+) -> str:
+    """``digest`` (the file's sha256), if it is allowed (:func:`inception_sha256_allowed`);
+    else ValueError naming the file, its digest and the fix."""
+    allowed = inception_sha256_allowed(path, sha256, lock)
+    allow = (
+        f"allow it explicitly with the config key fid.inception_sha256: {digest} "
+        f"(CLI: --inception-sha256 {digest})"
+    )
+    why = "loading a TorchScript file runs the code in it"
+    if allowed is None:
+        raise ValueError(
+            f"{path}: refusing to load this Inception TorchScript ({why}): its sha256 {digest} "
+            f"is not pinned in {lock}. Download it with the workflow's download rule (which "
+            f"pins it), or, if this file is trusted, {allow}"
+        )
+    if digest not in allowed:
+        source = (
+            f"the one pinned in {lock}" if sha256 is None else "the allowed fid.inception_sha256"
+        )
+        raise ValueError(
+            f"{path}: refusing to load this Inception TorchScript ({why}): its sha256 {digest} "
+            f"is not {source} ({', '.join(sorted(allowed)) or 'none'}). If this file is "
+            f"trusted, {allow}; if it should be the downloaded one, delete it and download it "
+            "again"
+        )
+    return digest
+
+
 def _build_digits(args: FeatureArgs) -> Callable[[Any], Any]:
     from artrl.metrics.digits_features import digits_feature_extractor
 
@@ -422,7 +486,13 @@ def _build_digits(args: FeatureArgs) -> Callable[[Any], Any]:
 
 
 def _build_inception(args: FeatureArgs) -> Callable[[Any], Any]:
-    return InceptionFeatureExtractor(args.inception_path, args.device, args.batch_size)
+    return InceptionFeatureExtractor(
+        args.inception_path,
+        args.device,
+        args.batch_size,
+        sha256_allowed=args.inception_sha256,
+        lock=args.lock,
+    )
 
 
 #: name -> builder(FeatureArgs) -> extractor; the extension point for new feature spaces.
@@ -538,6 +608,19 @@ def _parser() -> argparse.ArgumentParser:
         "config key fid.inception_path)",
     )
     p.add_argument(
+        "--inception-sha256",
+        action="append",
+        metavar="DIGEST",
+        help="allow the Inception TorchScript with this sha256 (repeatable; config key "
+        "fid.inception_sha256); without it, only the digest pinned for --inception-path in "
+        "--lock is allowed, and an unpinned file is refused",
+    )
+    p.add_argument(
+        "--lock",
+        default=DEFAULT_LOCK,
+        help="lock file of pinned sha256 digests (written by the workflow's download rule)",
+    )
+    p.add_argument(
         "--blocks",
         type=int,
         default=1,
@@ -571,14 +654,29 @@ def _parse_meta(text: str | None) -> dict[str, Any]:
     return meta
 
 
+#: the --meta keys that name an FID cell of the workflow (then its shards are checked)
+CELL_KEYS = {"dataset", "solver", "K"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point (see ``--help``)."""
     args = _parser().parse_args(argv)
-    fargs = FeatureArgs(args.classifier, args.inception_path, args.device, args.batch_size)
+    fargs = FeatureArgs(
+        args.classifier,
+        args.inception_path,
+        args.device,
+        args.batch_size,
+        inception_sha256=args.inception_sha256,
+        lock=args.lock,
+    )
     try:
         meta = _parse_meta(args.meta)
+        # a cell named by --meta (the workflow's fid_cell) reads only its own shards: each
+        # shard's metadata must match it (artrl.cells), before any feature is computed
+        used = check_shards(args.shards, meta) if CELL_KEYS <= set(meta) else {}
         with torch_threads(args.threads):
             report = compute_fid_report(args.shards, args.ref, args.features, args.blocks, fargs)
+        report.update(used)
         clash = sorted(set(meta) & set(report))
         if clash:
             raise ValueError(f"--meta keys {clash} would overwrite computed report keys")

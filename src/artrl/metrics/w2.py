@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from artrl.io import write_json
+from artrl.io import file_sha256, run_cli, write_json
 from artrl.models.analytic import GaussianModel, linear_solver_gain
-from artrl.schedules import Schedule, ScheduleError
+from artrl.schedules import ScheduleError, load_for_slot, parse_expect
 from artrl.solvers import SOLVERS, nfe, sample
 
 
@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="also report the expected ART cost E Σ|Q|θ²Δt (paper Eq. 9) from N rollouts",
     )
+    p.add_argument(
+        "--expect",
+        default=None,
+        help="JSON object: what the schedule's slot expects of the file (dataset, K, "
+        "sigma_max, config_digest); a file that differs is refused",
+    )
     p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
     return p
 
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> Path:
     if not a.std > 0:
         parser.error("--std must be > 0")
     try:
-        sched = Schedule.load(a.schedule)
+        sched = load_for_slot(a.schedule, parse_expect(a.expect))
     except ScheduleError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -160,10 +166,11 @@ def main(argv: list[str] | None = None) -> Path:
         "art_cost_samples": a.art_cost_samples,
         "seed": a.seed if a.mc_samples > 0 else None,
         "schedule_config_digest": sched.config_digest,
+        "schedule_sha256": file_sha256(a.schedule),
         "sigmas": [float(v) for v in sched.sigmas],
     }
     return write_json(a.out, result)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

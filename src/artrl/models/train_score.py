@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from artrl.data.digits import N_CLASSES, load_digits_images
 from artrl.device import DEVICE_HELP, device_arg
-from artrl.io import sigterm_flag, torch_save, write_json
+from artrl.io import run_cli, sigterm_flag, torch_save, write_json
 from artrl.models.unet import EDMLoss, EDMPrecond, parameter_count, save_model
 
 __all__ = ["TrainConfig", "train", "main"]
@@ -318,4 +318,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))
