@@ -199,10 +199,13 @@ def test_misspelt_config_key_fails_naming_it(tmp_path, path, value, bad_key):
 
 
 def test_unknown_schedule_method_fails(tmp_path):
+    """A method artrl.registry does not know: the key, the value and the registered names."""
     cfg = _with(_config(), ("datasets", "gauss1d", "schedules", "uniform", "method"), "unifrom")
     r = _dry_run(tmp_path, cfg, "demo")
     assert r.returncode != 0
-    assert "unifrom" in r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "datasets/gauss1d/schedules/uniform/method: 'unifrom' is not a registered" in out, out
+    assert "registered: uniform, edm, geometric, ays_gaussian, art_analytic" in out
 
 
 def _tiny_gauss1d_config() -> dict:

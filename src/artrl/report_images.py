@@ -1,4 +1,5 @@
-"""Tables and figures for the image benchmarks (paper.md §4.2: FID against NFE, EXT Tables 2–4).
+"""Tables and figures for the image benchmarks (arXiv 2601.18681 §5.2–5.3: FID against NFE;
+Tables 2–6 of its extended version, arXiv 2607.02137, see docs/references.md §1.2).
 
 Four subcommands, each called by one Snakemake rule:
 
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from artrl import registry
 from artrl.cells import check_cell
 from artrl.costs import fmt_evals, fmt_seconds, load_row_costs
 from artrl.io import REMAKE, InputError, read_json, run_cli, write_text
@@ -71,7 +73,8 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------------------------
-# Published numbers (paper.md §4.2: extended version's Tables 2–4, FID against NFE)
+# Published numbers (arXiv 2601.18681 §5.2–5.3; "EXT Table n" = Table n of the extended version,
+# arXiv 2607.02137, docs/references.md §1.2; FID against NFE)
 
 
 @dataclass(frozen=True)
@@ -174,30 +177,34 @@ PAPER_FID: dict[str, PaperTable] = {
     },
 }
 
-#: denoiser evaluations per step of each solver; NFE = n·K − (n − 1) on a grid ending at σ = 0
-#: (the same convention as :func:`artrl.solvers.nfe`, kept here so that reports need no torch)
-SOLVER_STAGES: dict[str, int] = {"euler": 1, "heun": 2, "rk4": 4}
-
-SOLVER_NAMES: dict[str, str] = {"euler": "Euler", "heun": "Heun", "rk4": "RK4"}
-
-#: how NFE follows from K for each solver (axis labels and table notes)
-NFE_CONVENTION: dict[str, str] = {"euler": "NFE = K", "heun": "NFE = 2K − 1", "rk4": "NFE = 4K − 3"}
-
 MAX_SIGMA_PANELS = 4
+
+# A solver's display name, its NFE formula (axis labels, table notes) and the NFE of a cell
+# without one come from artrl.registry.SOLVERS (a plugin's solvers included).
 
 
 def _solver_name(solver: str | None) -> str:
-    return SOLVER_NAMES.get(solver or "", solver or "?")
+    s = registry.SOLVERS.get(solver or "")
+    return s.label if s else solver or "?"
+
+
+def _nfe_formula(solver: str | None, default: str = "") -> str:
+    s = registry.SOLVERS.get(solver or "")
+    return s.nfe_formula if s else default
 
 
 def _nfe_axis_label(solver: str | None) -> str:
-    conv = NFE_CONVENTION.get(solver or "")
+    conv = _nfe_formula(solver)
     return f"NFE ({_solver_name(solver)}: {conv})" if conv else "NFE"
 
 
 def is_art(method: str | None) -> bool:
-    """ART rows: those whose method starts with "art" (art_rl, art_analytic, art_rl_transfer)."""
-    return bool(method) and str(method).lower().startswith("art")
+    """ART rows: methods of an ART kind in artrl.registry (art_rl, art_analytic,
+    art_rl_transfer); a method the registry does not know counts when it starts with "art"."""
+    if not method:
+        return False
+    m = registry.lookup_method(str(method))
+    return m.is_art if m is not None else str(method).lower().startswith("art")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,10 +314,9 @@ def load_fid_file(
     nfe = _pos_int(d, "nfe", p, required=False)
     if nfe is None:
         s = fsolver or solver
-        if K is None or s not in SOLVER_STAGES:
+        if K is None or s not in registry.SOLVERS:
             raise ReportError(f"{p}: missing key 'nfe' (and no 'K' with a known solver)")
-        n = SOLVER_STAGES[s]
-        nfe = n * K - (n - 1)
+        nfe = registry.SOLVERS[s].nfe(K)
     fb = _block_fids(d, p)
     blocks = _pos_int(d, "blocks", p, required=False)
     if blocks is None:
@@ -519,8 +525,9 @@ def paper_markdown(paper: PaperTable) -> list[str]:
     lines = [
         f"## Published (paper, {paper.dataset}, not comparable in absolute value)",
         "",
-        f"arXiv 2601.18681 ({paper.source}, extended version): FID on {paper.dataset}, "
-        f"{_solver_name(paper.solver)} sampler ({NFE_CONVENTION.get(paper.solver, 'NFE')}). "
+        f"{paper.source} (Table {paper.source.split()[-1]} of the extended version of the ART "
+        f"paper, arXiv 2607.02137): FID on {paper.dataset}, "
+        f"{_solver_name(paper.solver)} sampler ({_nfe_formula(paper.solver, 'NFE')}). "
         "Absolute FIDs depend on the model, the data and the FID features; compare the "
         "ordering of the methods, not the numbers.",
         "",
@@ -565,7 +572,7 @@ def fid_markdown(
 
     n_images = _one([v for v in sched["n_images"] if _finite(v)]) if len(sched) else None
     blocks = _one([v for v in sched["blocks"] if _finite(v) and v > 1]) if len(sched) else None
-    notes = [f"{NFE_CONVENTION.get(solver or '', 'NFE')} ({_solver_name(solver)})"]
+    notes = [f"{_nfe_formula(solver, 'NFE')} ({_solver_name(solver)})"]
     if n_images is not None:
         notes.append(f"{n_images} images per cell")
     if blocks is not None:
@@ -933,9 +940,10 @@ def _paper(name: str | None) -> PaperTable | None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m artrl.report_images",
-        description="Tables and figures for the image benchmarks: FID against NFE (paper EXT "
-        "Tables 2–4), σ-grids and sample grids. Inputs are NAME=PATH (NAME = schedule name in "
-        "the config; a bare PATH takes its parent folder's name). Errors exit with code 2.",
+        description="Tables and figures for the image benchmarks: FID against NFE (Tables "
+        "2–6 of the extended paper, arXiv 2607.02137), σ-grids and sample grids. Inputs are "
+        "NAME=PATH (NAME = schedule name in the config; a bare PATH takes its parent folder's "
+        "name). Errors exit with code 2.",
     )
     sub = p.add_subparsers(dest="cmd", required=True)
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -959,7 +967,7 @@ def _parser() -> argparse.ArgumentParser:
         labels_arg(q)
         q.add_argument(
             "--solver",
-            choices=sorted(SOLVER_STAGES),
+            choices=sorted(registry.SOLVERS),
             default=None,
             help="the sampler of every --fid file (checked against their 'solver'); sets the "
             "NFE convention shown (heun 2K−1, euler K, rk4 4K−3)",
@@ -982,9 +990,10 @@ def _parser() -> argparse.ArgumentParser:
         "--paper",
         choices=[*sorted(PAPER_FID), "none"],
         default="none",
-        help="append the paper's published FIDs (cifar10-heun = EXT Table 2, cifar10-euler = "
+        help="append the paper's published FIDs as a separate table (EXT Table n = Table n of "
+        "the extended paper, arXiv 2607.02137: cifar10-heun = EXT Table 2, cifar10-euler = "
         "EXT Table 3, mnist-rk4 = EXT Table 4, cifar10-resampled = EXT Table 5, "
-        "{afhqv2,ffhq,imagenet64}-heun = EXT Table 6) as a separate table",
+        "{afhqv2,ffhq,imagenet64}-heun = EXT Table 6)",
     )
     t.add_argument(
         "--dataset",

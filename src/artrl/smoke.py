@@ -57,6 +57,7 @@ from torch import Tensor
 
 from artrl.device import DEVICE_HELP, device_arg, generator
 from artrl.io import atomic_write, write_json, write_npz
+from artrl.registry import method_names
 
 __all__ = ["SIZES", "UnitCosts", "project_gpu_hours", "StandInInception", "main"]
 
@@ -92,8 +93,6 @@ SIGMA_MIN = 0.002  # EDM's last positive σ (NVlabs/edm generate.py)
 SIGMA_CLOCK = dict(
     clock="sigma", features="summary", actor_output="exp", lam=1e-4, eps=1e-2, s_floor=2e-3
 )
-# the workflow's schedule methods made for one solver (workflow/rules/common.smk)
-_SCHEDULE_METHODS = ("gits", "dmn", "ld3")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -135,7 +134,8 @@ def _table_cells(dcfg: dict, core_only: bool) -> dict[str, tuple[str, list[tuple
             s = scheds[n]
             if not s.get("table", True):
                 continue
-            if s["method"] in _SCHEDULE_METHODS and s.get("solver") and s["solver"] != solver:
+            made_for = s.get("solver") if s["method"] in method_names("method") else None
+            if made_for and made_for != solver:
                 continue
             rows.append(n)
         out[solver] = (solver, [(n, int(K)) for n in rows for K in solvers[solver]])

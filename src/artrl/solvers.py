@@ -1,8 +1,9 @@
 """Deterministic probability-flow ODE samplers over an explicit σ-grid (EDM/VE conventions).
 
-The PF-ODE in EDM form is ``dx/dσ = (x − D(x; σ))/σ`` (paper.md §1.1, F = (D − x)/σ with
-dσ = −dψ), integrated from σ_0 = σ_max down the grid ``sigmas``. Modelled on k-diffusion
-``sampling.py`` and NVlabs/edm ``generate.py`` (Heun with S_churn = 0).
+The PF-ODE in EDM form is ``dx/dσ = (x − D(x; σ))/σ`` (arXiv 2601.18681 Eq. 5 with
+F = (D − x)/σ and dσ = −dψ; docs/references.md §2.1), integrated from σ_0 = σ_max down the
+grid ``sigmas``. Modelled on k-diffusion ``sampling.py`` and NVlabs/edm ``generate.py`` (Heun
+with S_churn = 0).
 
 Every score model is a *denoiser* ``D(x, sigma, labels) -> denoised`` with ``x`` of shape
 ``[B, ...]``, ``sigma`` a 0-dim or ``[B]`` tensor and ``labels`` None or a tensor. The solvers
@@ -10,19 +11,22 @@ pass a 0-dim float64 sigma and a float64 ``x``.
 
 Grids: a schedule ends with σ_K = 0 (see :mod:`artrl.schedules`); the step into σ = 0 is always
 an Euler step (the ODE is singular there), giving NFE = K, 2K − 1, 4K − 3 for Euler, Heun and
-RK4 (paper.md §3.7). The solvers also accept a grid whose last value is > 0: then every step is
-a full step of the method (NFE = K, 2K, 4K), which is how the convergence order is measured.
+RK4 (docs/references.md §2.5). The solvers also accept a grid whose last value is > 0: then
+every step is a full step of the method (NFE = K, 2K, 4K), which is how the convergence order
+is measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+
+from artrl import registry
 
 Denoiser = Callable[[Tensor, Tensor, Tensor | None], Tensor]
 
@@ -136,8 +140,24 @@ def rk4(
     return x
 
 
-SOLVERS: dict[str, Callable[..., Tensor]] = {"euler": euler, "heun": heun, "rk4": rk4}
-_STAGES = {"euler": 1, "heun": 2, "rk4": 4}
+class _SolverTable(Mapping[str, Callable[..., Tensor]]):
+    """name -> solver function for every solver of :data:`artrl.registry.SOLVERS` (a plugin's
+    included), each imported from its ``module:attr`` on first use."""
+
+    def __getitem__(self, name: str) -> Callable[..., Tensor]:
+        return registry.solver_function(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in registry.SOLVERS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(registry.SOLVERS))
+
+    def __len__(self) -> int:
+        return len(registry.SOLVERS)
+
+
+SOLVERS: Mapping[str, Callable[..., Tensor]] = _SolverTable()
 
 
 def _check_solver(solver: str) -> None:
@@ -146,13 +166,13 @@ def _check_solver(solver: str) -> None:
 
 
 def nfe(solver: str, K: int, *, ends_at_zero: bool = True) -> int:
-    """Denoiser evaluations for K steps: K, 2K − 1, 4K − 3 (paper.md §3.7).
+    """Denoiser evaluations for K steps: K, 2K − 1, 4K − 3 (docs/references.md §2.5; the formula is
+    :meth:`artrl.registry.Solver.nfe`).
 
     With ``ends_at_zero=False`` (grid ending at σ > 0) every step is full: K, 2K, 4K.
     """
     _check_solver(solver)
-    n = _STAGES[solver]
-    return n * K - (n - 1) * int(ends_at_zero)
+    return registry.SOLVERS[solver].nfe(K, ends_at_zero=ends_at_zero)
 
 
 def sample(

@@ -8,29 +8,62 @@ import re
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-try:
-    from artrl.io import config_digest
-except ImportError:  # snakemake runs outside the artrl env (e.g. with --sdm conda)
-    import hashlib
-
-    def config_digest(obj, length=12):
-        """Same as artrl.io.config_digest: short sha256 of the canonical JSON of obj."""
-        blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:length]
+# artrl must be importable where snakemake itself runs (the Makefile runs it from the venv
+# artrl is installed in; with --sdm conda, `pip install -e .` there too): artrl.registry is
+# the one list of schedule methods and solvers (issue 15), with those of ARTRL_PLUGINS.
+from artrl.io import config_digest
+from artrl.registry import METHODS, PLUGINS_ENV, SOLVERS, lookup_method, method_names
 
 
+def _registry_error(where, value, what, registered):
+    m = lookup_method(value) if what == "schedule method" else None
+    hint = f" ({value!r} is an alias of {m.name!r}: write {m.name})" if m else ""
+    return WorkflowError(
+        f"config: {where}: {value!r} is not a registered {what}{hint}; registered: "
+        f"{', '.join(registered)} (artrl.registry; a plugin adds more: {PLUGINS_ENV})"
+    )
+
+
+def check_registry_names():
+    """Every method and solver name of the config is one of artrl.registry (the schema only
+    checks the name pattern, so that a plugin's names pass); run before validate()."""
+
+    def sub(node, *keys):
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node if isinstance(node, dict) else {}
+
+    solvers = []  # (where, value) of every solver name
+    for dataset, d in sub(config, "datasets").items():
+        at = f"datasets/{dataset}"
+        solvers.append((f"{at}/solver", sub(d).get("solver")))
+        solvers += [(f"{at}/solvers", s) for s in sub(d, "solvers")]
+        for t, table in sub(d, "tables").items():
+            solvers.append((f"{at}/tables/{t}/solver", sub(table).get("solver")))
+        solvers.append((f"{at}/reference/solver", sub(d, "reference").get("solver")))
+        for name, sch in sub(d, "schedules").items():
+            where = f"{at}/schedules/{name}"
+            method = sub(sch).get("method")
+            if isinstance(method, str) and method not in METHODS:
+                where = f"{where}/method"
+                raise _registry_error(where, method, "schedule method", METHODS)
+            solvers.append((f"{where}/solver", sub(sch).get("solver")))
+            teacher = sub(sch, "settings").get("teacher_solver")
+            solvers.append((f"{where}/settings/teacher_solver", teacher))
+    for where, value in solvers:
+        if isinstance(value, str) and value not in SOLVERS:
+            raise _registry_error(where, value, "solver", SOLVERS)
+
+
+check_registry_names()
 validate(config, schema="../schemas/config.schema.yaml")
 
 
-BASELINE_METHODS = ("uniform", "edm", "geometric", "ays_gaussian")
-# how each method's schedule file is made: one rule per group
-METHOD_GROUP = {m: "baseline" for m in BASELINE_METHODS}
-METHOD_GROUP.update(
-    art_analytic="art_analytic", art_rl="art_rl", art_rl_transfer="art_rl_transfer"
-)
-# competing schedule methods, each a module python -m artrl.methods.<method> (issue: methods)
-SCHEDULE_METHODS = ("gits", "dmn", "ld3")
-METHOD_GROUP.update({m: "method" for m in SCHEDULE_METHODS})
+BASELINE_METHODS = method_names("baseline")
+# how each method's schedule file is made: one rule per group (artrl.registry.RULES)
+METHOD_GROUP = {name: m.kind for name, m in METHODS.items()}
+# competing schedule methods, each a module python -m <cli> (artrl.registry: Method.cli)
+SCHEDULE_METHODS = method_names("method")
 # schedule keys that become command-line options of python -m artrl.schedules
 BASELINE_OPTIONS = {
     "sigma_min": "--sigma-min",
@@ -38,7 +71,7 @@ BASELINE_OPTIONS = {
     "c": "--c",
     "convention": "--convention",
 }
-# the paper's 1-D setting (paper.md §4.1), where its published W2 rows apply
+# the paper's 1-D setting (arXiv 2601.18681 §5.1), where its published W2 rows apply
 PAPER_1D = {"std": 1.0, "dim": 1, "sigma_max": 3.0, "solver": "euler"}
 
 
@@ -118,7 +151,7 @@ def transfer_source(dataset, name):
 
 
 def w2_datasets():
-    """Datasets with an analytic Gaussian model: evaluated by exact W2 (paper.md §4.1)."""
+    """Datasets with an analytic Gaussian model: evaluated by exact W2 (arXiv 2601.18681 §5.1)."""
     return [d for d in datasets() if dataset_cfg(d)["model"]["type"] == "gaussian"]
 
 
@@ -144,8 +177,8 @@ def digits_fid_datasets():
 
 def extra_tables(dataset):
     """Tables beyond one per solver: name -> {solver, K, schedules} (e.g. CIFAR-10's
-    K = 18 schedule resampled to K' = 4..20, EXT Table 5); core_only leaves out the ones
-    marked `extra: true`."""
+    K = 18 schedule resampled to K' = 4..20, Table 5 of the extended paper, arXiv 2607.02137);
+    core_only leaves out the ones marked `extra: true`."""
     return {
         t: c
         for t, c in dataset_cfg(dataset).get("tables", {}).items()
@@ -371,23 +404,34 @@ DATASET_RE = alternatives(config["datasets"])
 IMAGE_DATASET_RE = alternatives(image_datasets())
 UNET_DATASET_RE = alternatives(unet_datasets())
 DIGITS_FID_RE = alternatives(digits_fid_datasets())
+# every solver of artrl.registry (the sampling and FID cells)
+SOLVER_RE = alternatives(SOLVERS)
 # table ids other than heun ({dataset}_{id}_fid.csv); heun is {dataset}_fid.csv
 TABLE_RE = alternatives(
-    ["euler", "rk4"] + [t for d in config["datasets"] for t in extra_tables(d)]
+    [s for s in SOLVERS if s != "heun"]
+    + [t for d in config["datasets"] for t in extra_tables(d)]
 )
 FIGURE_RE = alternatives(
-    ["euler", "heun", "rk4"] + [t for d in config["datasets"] for t in extra_tables(d)]
+    list(SOLVERS) + [t for d in config["datasets"] for t in extra_tables(d)]
 )
 W2_DATASET_RE = alternatives(w2_datasets())
 # the table part of results/costs/{dataset}_{table}.csv: w2, fid (Heun) or {id}_fid
 COST_TABLE_RE = f"w2|fid|(?:{TABLE_RE})_fid"
 ALL_NAMES_RE = names_regex(None)
 BASELINE_RE = names_regex(BASELINE_METHODS)
-ANALYTIC_RE = names_regex(("art_analytic",))
-ART_RL_RE = names_regex(("art_rl",))
-TRANSFER_RE = names_regex(("art_rl_transfer",))
-METHOD_RE = names_regex(SCHEDULE_METHODS)
-GITS_RE = names_regex(("gits",))
+ANALYTIC_RE = names_regex(method_names("art_analytic"))
+ART_RL_RE = names_regex(method_names("art_rl"))
+TRANSFER_RE = names_regex(method_names("art_rl_transfer"))
+# kind "method": a module artrl.methods.<name> (rule method_schedule), else a plugin's module
+PACKAGE_METHODS = tuple(
+    n for n in SCHEDULE_METHODS if METHODS[n].cli == f"artrl.methods.{n}"
+)
+METHOD_RE = names_regex(PACKAGE_METHODS)
+PLUGIN_METHOD_RE = names_regex(
+    tuple(n for n in SCHEDULE_METHODS if n not in PACKAGE_METHODS)
+)
+# methods whose module first writes a K-independent cost file (GITS, by rule gits_costs)
+PRECOMPUTE_RE = names_regex(tuple(n for n, m in METHODS.items() if m.precompute))
 # every rule that writes a schedule JSON benchmarks itself here (the tables' cost column)
 SCHEDULE_BENCHMARK = "results/benchmarks/schedule/{dataset}/{name}/K{K}.tsv"
 
@@ -566,7 +610,7 @@ def method_args(wildcards):
 def method_inputs(wildcards):
     """The score model, and for GITS its K-independent cost matrix (rule gits_costs)."""
     out = {"model": model_files(wildcards)}
-    if method_module(wildcards) == "gits":
+    if METHODS[method_of(wildcards)].precompute:
         out["costs"] = gits_costs_file(wildcards.dataset, wildcards.name)
     return out
 
@@ -579,8 +623,18 @@ def gits_costs_args(wildcards, input):
     return ["--costs", input.costs] if "costs" in input.keys() else []
 
 
-def method_module(wildcards):
+def method_of(wildcards):
     return schedule_cfg(wildcards.dataset, wildcards.name)["method"]
+
+
+def method_module(wildcards):
+    """X of python -m artrl.methods.X, a built-in method's module (by rule method_schedule)."""
+    return METHODS[method_of(wildcards)].cli.removeprefix("artrl.methods.")
+
+
+def plugin_module(wildcards):
+    """The module a plugin registered for its method (rule plugin_method_schedule)."""
+    return METHODS[method_of(wildcards)].cli
 
 
 def baseline_args(wildcards):
@@ -824,7 +878,7 @@ def schedule_jobs(dataset, name, K):
         return [f"results/benchmarks/art_train/{dataset}/{name}/K{K}.tsv"] + own
     if m == "art_analytic":
         return [f"results/benchmarks/art_q_profile/{dataset}.tsv"] + own
-    if m == "gits":
+    if METHODS[m].precompute:
         return [f"results/benchmarks/gits_costs/{dataset}/{name}.tsv"] + own
     if m == "art_rl_transfer":
         src_ds = s.get("source_dataset", dataset)
@@ -909,7 +963,7 @@ def art_diagnostics_targets(dataset):
 
 
 def demo_targets():
-    """The embedded default, offline on CPU: the 1-D Gaussian slice (paper.md §4.1) and the
+    """The embedded default, offline on CPU: the 1-D Gaussian slice (arXiv 2601.18681 §5.1) and the
     digits image chain (score model, ART-RL, sampling, FID), ~20 min on 2 cores."""
     return (
         w2_targets(["gauss1d"] if "gauss1d" in config["datasets"] else None)
@@ -1008,11 +1062,6 @@ def demo_digits_targets():
 # ---------------------------------------------------------------------------------------------
 # Image datasets: score model, sampling shards, FID (rules in images.smk)
 
-SOLVER_NFE = {
-    "euler": lambda K: K,
-    "heun": lambda K: 2 * K - 1,
-    "rk4": lambda K: 4 * K - 3,
-}
 # the published table shown beside a digits table (the nearest the paper has; see README)
 PAPER_TABLE = {"heun": "cifar10-heun", "euler": "cifar10-euler", "rk4": "mnist-rk4"}
 
@@ -1093,7 +1142,7 @@ def cell_meta(wildcards):
         "method": schedule_cfg(w.dataset, w.name)["method"],
         "solver": w.solver,
         "K": K,
-        "nfe": SOLVER_NFE[w.solver](K),
+        "nfe": SOLVERS[w.solver].nfe(K),
         # the config_digest of the cell's schedule file (provenance column of the tables)
         "schedule_config_digest": schedule_digest(w),
         # the cell's seeds are 0 .. samples - 1 (checked against the shards)
@@ -1136,9 +1185,7 @@ def table_solver(wildcards):
 
 def _k_held(row, K):
     """Whether an FID table row holds a number at K (its K_NFE<n> columns)."""
-    return any(
-        c.startswith("K_NFE") and _number(v) == float(K) for c, v in row.items()
-    )
+    return any(c.startswith("K_NFE") and _number(v) == float(K) for c, v in row.items())
 
 
 def fid_table_inputs(wildcards):

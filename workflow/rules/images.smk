@@ -73,7 +73,7 @@ rule sample_shard:
         "results/logs/sample_shard/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.log",
     wildcard_constraints:
         dataset=IMAGE_DATASET_RE,
-        solver="euler|heun|rk4",
+        solver=SOLVER_RE,
         name=ALL_NAMES_RE,
         lo=r"\d+",
         hi=r"\d+",
@@ -102,7 +102,7 @@ rule fid_cell:
         "results/logs/fid_cell/{dataset}/{solver}/{name}/K{K}.log",
     wildcard_constraints:
         dataset=IMAGE_DATASET_RE,
-        solver="euler|heun|rk4",
+        solver=SOLVER_RE,
         name=ALL_NAMES_RE,
     conda:
         "../../envs/artrl.yaml"

@@ -108,7 +108,7 @@ rule gits_costs:
     benchmark:
         "results/benchmarks/gits_costs/{dataset}/{name}.tsv"
     wildcard_constraints:
-        name=GITS_RE,
+        name=PRECOMPUTE_RE,
     conda:
         "../../envs/artrl.yaml"
     resources:
@@ -150,6 +150,38 @@ rule method_schedule:
     shell:
         "python -m artrl.methods.{params.module:q} --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} {params.args:q} {params.costs:q} --seed {params.seed:q}"
+        " --config-digest {params.digest:q}"
+        " --device {params.device:q} --no-progress --out {output:q} > {log:q} 2>&1"
+
+
+# A method a plugin registered (artrl.registry, ARTRL_PLUGINS): its own module, with the
+# command line of artrl.methods.common (method_schedule's template stays as it was, so that
+# the schedules made by it are not rerun for a changed command).
+rule plugin_method_schedule:
+    input:
+        unpack(method_inputs),
+    output:
+        "results/schedules/{dataset}/{name}/K{K}.json",
+    log:
+        "results/logs/method_schedule/{dataset}/{name}/K{K}.log",
+    benchmark:
+        SCHEDULE_BENCHMARK
+    wildcard_constraints:
+        name=PLUGIN_METHOD_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    resources:
+        gpu=gpu_request,
+    params:
+        module=plugin_module,
+        dataset_config=method_json,
+        args=method_args,
+        seed=config["seed"],
+        digest=schedule_digest,
+        device=torch_device,
+    shell:
+        "python -m {params.module:q} --dataset-config {params.dataset_config:q}"
+        " --K {wildcards.K:q} {params.args:q} --seed {params.seed:q}"
         " --config-digest {params.digest:q}"
         " --device {params.device:q} --no-progress --out {output:q} > {log:q} 2>&1"
 

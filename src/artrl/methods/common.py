@@ -53,9 +53,19 @@ def bcast(s: Tensor, x: Tensor) -> Tensor:
     return s.reshape(s.shape[0], *([1] * (x.ndim - 1)))
 
 
+#: the solvers :func:`solver_step` has formulas for (a plugin's solver of artrl.registry can
+#: sample, but is not a student or teacher of GITS and LD3)
+STEP_SOLVERS = ("euler", "heun", "rk4")
+
+
 def _check_solver(solver: str) -> None:
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; known: {', '.join(SOLVERS)}")
+    if solver not in STEP_SOLVERS:
+        raise ValueError(
+            f"solver {solver!r} has no step formula here; these methods step with "
+            f"{', '.join(STEP_SOLVERS)}"
+        )
 
 
 def solver_step(
