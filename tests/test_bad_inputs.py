@@ -98,7 +98,7 @@ def test_a_schedule_from_another_dataset_is_refused_by_its_reader(tmp_path):
     _schedule(slot, "gauss1d", 5, 3.0, "aaaaaaaaaaaa")
     expect = {"dataset": "digits", "K": 5, "sigma_max": 80.0, "config_digest": "bbbbbbbbbbbb"}
     r = _cli(
-        "artrl.metrics.w2", "--schedule", str(slot), "--expect", json.dumps(expect),
+        "artrl.gauss1d", "--schedule", str(slot), "--expect", json.dumps(expect),
         "--out", str(tmp_path / "m.json"),
     )  # fmt: skip
     err = _clean_error(r, str(slot), "'gauss1d'", "'digits'", "delete it")
@@ -200,7 +200,7 @@ def test_a_truncated_q_profile_names_the_file_and_the_fix(tmp_path):
 def test_a_torn_schedule_json_names_the_file_and_the_fix(tmp_path):
     bad = tmp_path / "K3.json"
     bad.write_text('{"format": "artrl-schedule/1", "sig')
-    r = _cli("artrl.metrics.w2", "--schedule", str(bad), "--out", str(tmp_path / "m.json"))
+    r = _cli("artrl.gauss1d", "--schedule", str(bad), "--out", str(tmp_path / "m.json"))
     _clean_error(r, str(bad), "not valid JSON", REMAKE)
 
 

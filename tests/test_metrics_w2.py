@@ -1,4 +1,4 @@
-"""Tests for artrl.metrics.w2: exact Gaussian W2 (paper.md §4.1 Table 1) and empirical W2."""
+"""Tests for artrl.metrics.w2: exact Gaussian W2 (arXiv 2601.18681 Table 1) and empirical W2."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from artrl import gauss1d
 from artrl import schedules as S
 from artrl.metrics import w2 as W
 from artrl.metrics.w2 import (
     exact_w2_linear_gaussian,
+    linear_solver_gain,
     w2_empirical_1d,
     w2_gaussian_1d,
     w2_to_normal_1d,
@@ -21,7 +23,7 @@ from artrl.models.analytic import GaussianModel
 from artrl.solvers import sample
 
 KS = [2, 5, 10, 20, 50, 100]
-# paper.md §4.1 [DERIVED] exact values (Euler, s = 1, σ_max = T = 3).
+# Exact values derived here, docs/references.md §2.4 (Euler, s = 1, σ_max = T = 3).
 KNOWN = {
     "uniform": (lambda K: S.uniform(K, 3.0), [0.465, 0.212, 0.110, 0.057, 0.023, 0.012]),
     "edm_rho7": (
@@ -95,6 +97,18 @@ def test_w2_to_normal_1d_exact_small_n():
     assert w2_to_normal_1d([-c, c]) == pytest.approx(math.sqrt(1 - 2 / math.pi), rel=1e-12)
 
 
+def test_linear_solver_gain():
+    s = S.uniform(2, 3.0)
+    assert linear_solver_gain(s) == pytest.approx(0.55 / 3.25, rel=1e-15)
+    assert isinstance(linear_solver_gain(s, solver="heun"), float)
+    g = linear_solver_gain(s, solver="rk4", std=[1.0, 2.0])
+    assert isinstance(g, np.ndarray) and g.shape == (2,) and g.dtype == np.float64
+    # Linearity: the solver output equals the gain times the input.
+    m = GaussianModel(std=[1.0, 2.0])
+    x = torch.randn(8, 2, dtype=torch.float64)
+    torch.testing.assert_close(sample(m, x, s, solver="rk4"), x * torch.from_numpy(g))
+
+
 def test_cli(tmp_path):
     sched = S.Schedule(S.uniform(10, 3.0), "uniform", "gaussian1d", 10, config_digest="dd")
     sp = sched.save(tmp_path / "s.json")
@@ -127,7 +141,10 @@ def test_cli_reports_the_refined_art_cost_beside_the_plain_one(tmp_path):
     sig = S.uniform(6, 3.0)
     sp = S.Schedule(sig, "uniform", "gaussian1d", 6).save(tmp_path / "s.json")
     out = tmp_path / "w2.json"
-    W.main(["--schedule", str(sp), "--art-cost-samples", "500", "--out", str(out)])
+    with pytest.raises(SystemExit):  # the ART cost is ART's: the W2 command refuses it
+        W.main(["--schedule", str(sp), "--art-cost-samples", "500", "--out", str(out)])
+    assert not out.exists()
+    gauss1d.main(["--schedule", str(sp), "--art-cost-samples", "500", "--out", str(out)])
     r = json.loads(out.read_text())
     theta = (sig[:-1] - sig[1:]) / 0.5
     g = sig / np.sqrt(1 + sig**2)

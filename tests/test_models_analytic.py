@@ -1,4 +1,4 @@
-"""Tests for artrl.models.analytic: closed forms of the Gaussian model (paper.md §4.1)."""
+"""Tests for artrl.models.analytic: closed forms of the Gaussian model (arXiv 2601.18681 §5.1)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from artrl import schedules as S
-from artrl.models.analytic import GaussianModel, linear_solver_gain
+from artrl.models.analytic import GaussianModel
 from artrl.solvers import sample
 
 F64 = torch.float64
@@ -68,7 +67,8 @@ def test_F_is_D_minus_x_over_sigma():
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_Q_is_jvp_of_denoiser():
-    # paper.md §1.3 EDM form: Q = (J_D F − ∂_σ D)/σ = one JVP with tangent (F, −1), over σ.
+    # Eq. 8 in EDM form (docs/references.md §2.2): Q = (J_D F − ∂_σ D)/σ = one JVP with
+    # tangent (F, −1), over σ.
     m = GaussianModel(std=[0.7, 1.3])
     x = torch.randn(5, 2, dtype=F64)
     psi = 1.2
@@ -113,15 +113,3 @@ def test_sample_prior_reproducible():
     a = m.sample_prior(10, 3.0, generator=torch.Generator().manual_seed(3))
     b = m.sample_prior(10, 3.0, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and a.shape == (10, 2)
-
-
-def test_linear_solver_gain():
-    s = S.uniform(2, 3.0)
-    assert linear_solver_gain(s) == pytest.approx(0.55 / 3.25, rel=1e-15)
-    assert isinstance(linear_solver_gain(s, solver="heun"), float)
-    g = linear_solver_gain(s, solver="rk4", std=[1.0, 2.0])
-    assert isinstance(g, np.ndarray) and g.shape == (2,) and g.dtype == np.float64
-    # Linearity: the solver output equals the gain times the input.
-    m = GaussianModel(std=[1.0, 2.0])
-    x = torch.randn(8, 2, dtype=F64)
-    torch.testing.assert_close(sample(m, x, s, solver="rk4"), x * torch.from_numpy(g))

@@ -68,6 +68,21 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"{path}: not valid JSON ({e}); {REMAKE}") from None
 
 
+def load_dataset_config(text: str) -> dict:
+    """A dataset's config entry, given as a JSON string or as the path of a JSON/YAML file."""
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.exists():
+        import yaml
+
+        return yaml.safe_load(path.read_text())
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SystemExit(
+            f"error: --dataset-config is neither a file nor valid JSON ({e})"
+        ) from None
+
+
 def read_npz(
     path: str | os.PathLike, keys: Sequence[str], what: str, optional: Sequence[str] = ()
 ) -> list[Any]:
@@ -127,10 +142,19 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def is_input_error(e: BaseException) -> bool:
+    """Whether ``e`` is a known bad input: an :class:`InputError`, a missing input file, or an
+    exception whose class sets ``input_error = True`` (:class:`artrl.schedules.ScheduleError`,
+    of a module that imports no other artrl module)."""
+    if isinstance(e, InputError | FileNotFoundError):
+        return True
+    return getattr(type(e), "input_error", False) is True
+
+
 def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
     """Run a command line's ``main``; a known bad input ends it with one ``error: …`` line.
 
-    :class:`InputError` (and a missing input file) exit with status 2 and no traceback; any
+    A known bad input (:func:`is_input_error`) exits with status 2 and no traceback; any
     other exception is a bug and keeps its traceback. ``ARTRL_TRACEBACK=1`` shows every one.
     ``main`` may return an exit status (an int); anything else counts as success.
     """
@@ -138,8 +162,8 @@ def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
 
     try:
         rc = main(argv)
-    except (InputError, FileNotFoundError) as e:
-        if os.environ.get("ARTRL_TRACEBACK"):
+    except Exception as e:
+        if not is_input_error(e) or os.environ.get("ARTRL_TRACEBACK"):
             raise
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

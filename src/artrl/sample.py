@@ -107,7 +107,7 @@ def _parse_seeds(text: str) -> range:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from artrl.art.train import load_dataset_config
+    from artrl.io import load_dataset_config
     from artrl.models import build
 
     p = argparse.ArgumentParser(

@@ -2,9 +2,10 @@
 
 A *schedule* is a float64 array ``[σ_0 = σ_max, σ_1, …, σ_{K-1}, σ_K = 0]`` with ``K``
 intervals (length ``K + 1``), strictly decreasing, finite, and with last entry exactly ``0.0``
-(paper.md §3.7, EDM ``generate.py``: ``num_steps = K`` positive σ's followed by an appended 0).
+(NVlabs/edm ``generate.py``: ``num_steps = K`` positive σ's followed by an appended 0;
+docs/references.md §2.5).
 
-The ART clock (paper.md §1.2) is ``ψ: [0, T] → [0, T]`` with ``ψ(0) = 0``, ``ψ(T) = T`` and
+The ART clock (arXiv 2601.18681 §2) is ``ψ: [0, T] → [0, T]`` with ``ψ(0) = 0``, ``ψ(T) = T`` and
 noise level ``σ = T − ψ``; a uniform grid ``t_k = kT/K`` on the new clock induces the σ-grid
 ``σ_k = T − ψ(t_k)``. The clock speed ``θ = dψ/dt`` obeys the budget ``∫θ dt = T`` (Eq. 6).
 
@@ -22,6 +23,8 @@ import argparse
 import json
 import math
 import os
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +32,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from artrl.io import REMAKE, InputError, run_cli, write_json
-
 SCHEDULE_FORMAT = "artrl-schedule/1"
 CONVENTIONS = ("code", "paper")
 
+#: what to do with a generated file that cannot be read (the text of :data:`artrl.io.REMAKE`:
+#: this module imports no other artrl module, tests/test_layers.py keeps the two equal)
+REMAKE = "delete it and rerun (the workflow remakes it)"
 
-class ScheduleError(InputError):
-    """An invalid σ-grid or schedule file; the message starts with what was being checked."""
+
+class ScheduleError(ValueError):
+    """An invalid σ-grid or schedule file; the message starts with what was being checked.
+
+    A known bad input: ``input_error = True`` makes :func:`artrl.io.run_cli` print it as one
+    ``error: …`` line and exit with status 2 (as an :class:`artrl.io.InputError`, which this
+    module may not import).
+    """
+
+    input_error = True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,7 +143,7 @@ def _force_last_zero(s: np.ndarray) -> np.ndarray:
 
 
 def uniform(K: int, sigma_max: float) -> np.ndarray:
-    """Uniform grid σ_k = σ_max (1 − k/K), k = 0..K (ψ(t) = t on the ART clock, §1.2)."""
+    """Uniform grid σ_k = σ_max (1 − k/K), k = 0..K (ψ(t) = t on the ART clock)."""
     _check_args(K, sigma_max)
     s = sigma_max * (1.0 - np.arange(K + 1, dtype=np.float64) / K)
     s[0], s[-1] = sigma_max, 0.0
@@ -181,7 +193,8 @@ def geometric(K: int, sigma_max: float, sigma_min: float, convention: str = "cod
 def ays_gaussian(
     K: int, sigma_max: float, sigma_min: float, c: float = 0.5, convention: str = "code"
 ) -> np.ndarray:
-    """Align Your Steps' closed form for Gaussian data (tangent law, anchors.md §4.1).
+    """Align Your Steps' closed form for Gaussian data (the tangent law of Thm 3.1 of
+    arXiv 2404.14507; docs/references.md §4.1).
 
     σ(u) = c tan((1 − u) atan(σ_max/c) + u atan(σ_min/c)), going from σ_max (u = 0) to σ_min
     (u = 1). ``"code"``: u = i/(K−1), i = 0..K−1, then 0 appended. ``"paper"``: u = i/K,
@@ -202,6 +215,8 @@ def ays_gaussian(
     return validate(s, sigma_max=sigma_max, K=K, name="ays_gaussian")
 
 
+#: the names :func:`baseline` implements: the kind "baseline" methods of artrl.registry and their
+#: aliases (tests/test_registry.py keeps the two equal)
 BASELINES = ("uniform", "edm", "geometric", "dpm", "ays_gaussian")
 
 
@@ -228,21 +243,22 @@ def baseline(
 
 
 # ----------------------------------------------------------------------------------------------
-# The ART clock ψ (paper.md §1.2): σ = T − ψ
+# The ART clock ψ (arXiv 2601.18681 §2): σ = T − ψ
 
 
 def sigma_from_psi(psi: Any, T: float) -> np.ndarray:
-    """σ = T − ψ (paper §1.2)."""
+    """σ = T − ψ (arXiv 2601.18681 §2)."""
     return T - np.asarray(psi, dtype=np.float64)
 
 
 def psi_from_sigma(sigmas: Any, T: float) -> np.ndarray:
-    """ψ = T − σ (paper §1.2)."""
+    """ψ = T − σ (arXiv 2601.18681 §2)."""
     return T - np.asarray(sigmas, dtype=np.float64)
 
 
 def from_psi(psi: Any, T: float) -> np.ndarray:
-    """Validated schedule σ_k = T − ψ_k from a clock ψ_0 = 0, …, ψ_K = T (§3.6 step 5).
+    """Validated schedule σ_k = T − ψ_k from a clock ψ_0 = 0, …, ψ_K = T (the last
+    step of the distillation, arXiv 2601.18681 §5).
 
     σ_K is set to exactly 0 when |ψ_K − T| <= 1e-9 T; otherwise the budget (Eq. 6) is violated
     and :class:`ScheduleError` is raised.
@@ -258,11 +274,13 @@ def from_psi(psi: Any, T: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# Resampling a schedule to another K (paper.md §3.7)
+# Resampling a schedule to another K (arXiv 2601.18681 §5.3.1; docs/references.md §2.6)
 
 
 def resample_loglinear(sigmas: Any, K_new: int) -> np.ndarray:
-    """Log-linear resampling of a K-schedule to K_new intervals (paper.md §3.7 [RECON]).
+    """Log-linear resampling of a K-schedule to K_new intervals (docs/references.md §2.6).
+
+    A reconstruction: arXiv 2601.18681 §5.3.1 names the method but gives no recipe.
 
     r_k = log σ_k on the K positive σ's (k = 0..K−1) at u_k = k/(K−1); then
     σ'_j = exp(interp(j/(K_new−1); u, r)) for j = 0..K_new−1 and 0 is appended. The paper calls
@@ -379,7 +397,7 @@ class Schedule:
     def __post_init__(self) -> None:
         _check_fields(self, name=f"Schedule(method={self.method!r})")
 
-    # -- clock views (paper.md §1.2)
+    # -- clock views (arXiv 2601.18681 §2)
     @property
     def sigma_max(self) -> float:
         return float(self.sigmas[0])
@@ -436,7 +454,7 @@ class Schedule:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically as JSON (floats round-trip exactly)."""
-        return write_json(path, self.to_dict())
+        return _write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Schedule:
@@ -475,9 +493,9 @@ def parse_expect(text: str | None) -> dict[str, Any]:
     try:
         expect = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"--expect is not valid JSON ({e}): {text!r}") from None
+        raise ScheduleError(f"--expect is not valid JSON ({e}): {text!r}") from None
     if not isinstance(expect, dict) or not set(expect) <= set(SLOT_KEYS):
-        raise InputError(f"--expect must be a JSON object with keys from {SLOT_KEYS}: {text!r}")
+        raise ScheduleError(f"--expect must be a JSON object with keys from {SLOT_KEYS}: {text!r}")
     return expect
 
 
@@ -537,6 +555,23 @@ def _check_fields(s: Schedule, *, name: str) -> None:
     if not isinstance(s.extra, dict):
         raise ScheduleError(f"{name}: 'extra' must be an object, got {s.extra!r}")
     s.sigmas = validate(s.sigmas, K=s.K, name=name)
+
+
+def _write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """:func:`artrl.io.write_json` (same bytes; a temporary file in the same directory renamed
+    into place), here because this module imports no other artrl module."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -604,5 +639,18 @@ def main(argv: list[str] | None = None) -> Path:
     return sched.save(a.out)
 
 
+def _run_cli(argv: list[str] | None = None) -> int:
+    """:func:`artrl.io.run_cli` for :func:`main`: a :class:`ScheduleError` or a missing file
+    is one ``error: …`` line and exit status 2 (``ARTRL_TRACEBACK=1`` shows the traceback)."""
+    try:
+        main(argv)
+    except (ScheduleError, FileNotFoundError) as e:
+        if os.environ.get("ARTRL_TRACEBACK"):
+            raise
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_cli(main))
+    raise SystemExit(_run_cli())

@@ -1,4 +1,4 @@
-# 1-D Gaussian benchmark (paper.md §4.1): exact and Monte-Carlo W2 per (schedule, K), the
+# 1-D Gaussian benchmark (arXiv 2601.18681 §5.1): exact and Monte-Carlo W2 per (schedule, K), the
 # W2 table (paper Table 1) and figures (W2 against K; learned clock speed, paper Fig. 1).
 
 
@@ -22,7 +22,7 @@ rule w2_metrics:
         seed=config["seed"],
         expect=schedule_expect,
     shell:
-        "python -m artrl.metrics.w2 --schedule {input:q} --expect {params.expect:q}"
+        "python -m artrl.gauss1d --schedule {input:q} --expect {params.expect:q}"
         " --solver {params.solver:q}"
         " --std {params.std:q} --mc-samples {params.mc_samples:q} --seed {params.seed:q}"
         " --art-cost-samples {params.art_cost_samples:q} --out {output:q} > {log:q} 2>&1"

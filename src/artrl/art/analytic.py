@@ -1,8 +1,9 @@
 """The analytic ART schedule and the expected ART cost of a schedule.
 
 * :func:`analytic_schedule` is the exact optimum of the ART objective (Eq. 9) when |Q| along a
-  path depends on ψ alone (paper.md §1.4 remark): θ* = c · q(ψ)^{-1/2} with q(ψ) = E|Q(x(ψ), ψ)|
-  estimated from PF-ODE rollouts. Writing u(ψ) = ∫_0^ψ √q, the clock is u(ψ(t)) = u(T) t / T.
+  path depends on ψ alone (docs/references.md §2.3): θ* = c · q(ψ)^{-1/2} with
+  q(ψ) = E|Q(x(ψ), ψ)| estimated from PF-ODE rollouts. Writing u(ψ) = ∫_0^ψ √q, the clock is
+  u(ψ(t)) = u(T) t / T.
   The paper does not have this method; it costs a few hundred rollouts instead of an RL run.
   With ``proxy="heun"`` (docs/heun_proxy.md) the profile is r(ψ) = E|R̃(x(ψ), ψ)|, Heun's
   local-error coefficient, along the same rollouts, and θ* ∝ r^{-1/3}: u(ψ) = ∫_0^ψ r^{1/3}
@@ -64,7 +65,7 @@ def q_profile(
 ) -> np.ndarray:
     """E|Q(x, ψ)| at ψ_j = T − σ_j along Heun PF-ODE trajectories over the fine grid ``sigmas``.
 
-    The path x(ψ) does not depend on the clock θ (paper.md §1.4), so one set of accurate
+    The path x(ψ) does not depend on the clock θ (docs/references.md §2.3), so one set of accurate
     rollouts serves every schedule. Returns an array shaped like ``sigmas``.
     """
     return _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=False)[0]
@@ -360,18 +361,18 @@ def check_settings(dcfg: dict, K: int | None = None) -> str | None:
 def main(argv: list[str] | None = None):
     import argparse
 
-    from artrl.art.train import load_dataset_config
     from artrl.device import DEVICE_HELP, device_arg
-    from artrl.io import write_npz
+    from artrl.io import load_dataset_config, write_npz
     from artrl.models import build
     from artrl.schedules import Schedule, from_psi
     from artrl.solvers import CountingDenoiser
 
     p = argparse.ArgumentParser(
         prog="python -m artrl.art.analytic",
-        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts (paper §1.4), "
-        "or with the Heun error proxy θ* ∝ E[|R~|]^(-1/3) (docs/heun_proxy.md). The profile is "
-        "K-independent: --save-profile writes it once, --profile reuses it.",
+        description="ART-analytic schedule: θ* ∝ E[|Q|]^(-1/2) from PF-ODE rollouts "
+        "(docs/references.md §2.3), or with the Heun error proxy θ* ∝ E[|R~|]^(-1/3) "
+        "(docs/heun_proxy.md). The profile is K-independent: --save-profile writes it once, "
+        "--profile reuses it.",
     )
     p.add_argument("--dataset-config", required=True, help="JSON string or file: the dataset entry")
     p.add_argument("--K", type=int, default=None, help="steps (omit with --save-profile only)")

@@ -23,25 +23,10 @@ import torch
 from artrl.art.logrl import LogClockTrainer
 from artrl.art.rl import ARTConfig, ARTTrainer
 from artrl.device import DEVICE_HELP, device_arg
-from artrl.io import run_cli, write_npz, write_text
+from artrl.io import load_dataset_config, run_cli, write_npz, write_text
 from artrl.models import build
 
-__all__ = ["load_dataset_config", "make_trainer", "main"]
-
-
-def load_dataset_config(text: str) -> dict:
-    """A dataset's config entry, given as a JSON string or as the path of a JSON/YAML file."""
-    path = Path(text)
-    if not text.lstrip().startswith("{") and path.exists():
-        import yaml
-
-        return yaml.safe_load(path.read_text())
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(
-            f"error: --dataset-config is neither a file nor valid JSON ({e})"
-        ) from None
+__all__ = ["make_trainer", "main"]
 
 
 def make_trainer(dcfg: dict, K: int, seed: int, device: str = "cpu", **overrides) -> ARTTrainer:

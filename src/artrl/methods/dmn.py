@@ -1,7 +1,7 @@
 """DMN ("DM-NonUniform"): timesteps minimising a model-free bound on the global solver error.
 
 Source: Xue, Liu, Chen, Zhang, Hu, Xie, Li, "Accelerating Diffusion Sampling with Optimized
-Time Steps", CVPR 2024, arXiv 2402.17376 (anchors.md §4.4); reference code
+Time Steps", CVPR 2024, arXiv 2402.17376 (docs/references.md §4.4); reference code
 scxue/DM-NonUniform@95d4ac6 ``step_optim.py`` (``StepOptim.sel_lambdas_lof_obj``, the objective,
 and ``StepOptim.get_ts_lambdas``, its minimisation).
 
@@ -231,12 +231,12 @@ def dmn_schedule(
 
 
 def main(argv: list[str] | None = None):
-    from artrl.art.train import load_dataset_config
+    from artrl.io import load_dataset_config
 
     p = base_parser(
         "python -m artrl.methods.dmn",
         "DMN schedule (Xue et al. 2024): minimise DMN's model-free error bound for multistep "
-        "solvers over the log-SNR grid (anchors.md §4.4). Uses neither the model nor data. "
+        "solvers over the log-SNR grid (arXiv 2402.17376). Uses neither the model nor data. "
         f"Settings under the dataset entry's 'dmn' key (defaults: {DEFAULTS}).",
         "dmn",
     )

@@ -1,8 +1,9 @@
 """GITS: a K-step schedule picked from a fine teacher grid by dynamic programming.
 
-Source: Chen, Zhou, Wang, Shen, Lyu, "A Geometric Perspective on Diffusion Models" / GITS,
-ICML 2024, arXiv 2405.11326 (anchors.md §4.2); reference code zju-pi/diff-sampler@68d5ce4
-``gits-main/gits_utils.py`` (``get_dp_list``: teacher trajectories and cost matrix; ``dp``).
+Source: Chen, Zhou, Wang, Shen, Lyu, "On the Trajectory Regularity of ODE-based Diffusion
+Sampling" (GITS: Geometry-Inspired Time Scheduling), ICML 2024, arXiv 2405.11326; reference
+code zju-pi/diff-sampler@68d5ce4 ``gits-main/gits_utils.py`` (``get_dp_list``: teacher
+trajectories and cost matrix; ``dp``). Published settings and numbers: docs/references.md §4.2.
 
 Recipe (as in ``get_dp_list``):
 
@@ -346,15 +347,14 @@ _COST_KEYS = ("trajectories", "teacher_solver", "metric", "convention")
 
 
 def main(argv: list[str] | None = None):
-    from artrl.art.train import load_dataset_config
-    from artrl.io import write_npz
+    from artrl.io import load_dataset_config, write_npz
     from artrl.models import build
     from artrl.schedules import ScheduleError, validate
 
     p = base_parser(
         "python -m artrl.methods.gits",
         "GITS schedule (Chen et al. 2024): dynamic programming over a fine teacher grid with the "
-        "cost of one student-solver step between teacher states (anchors.md §4.2). The teacher "
+        "cost of one student-solver step between teacher states (arXiv 2405.11326). The teacher "
         "trajectories and cost matrix are K-independent: --save-costs writes them once, --costs "
         "reuses them. Settings under the dataset entry's 'gits' key (defaults: "
         f"{DEFAULTS}).",

@@ -1,8 +1,9 @@
 """LD3-style learned timesteps: back-propagate a teacher-matching loss into the σ-grid.
 
 Source: Tong, Hoang, Liu, Van den Broeck, Niepert, "Learning to Discretize Denoising Diffusion
-ODEs", ICLR 2025, arXiv 2405.15506 (anchors.md §4.3); reference code vinhsuhi/LD3@9e4a66f
-(``trainer.py``: ``LD3Trainer``, ``discretize_model_wrapper``).
+ODEs", ICLR 2025, arXiv 2405.15506; reference code vinhsuhi/LD3@9e4a66f (``trainer.py``:
+``LD3Trainer``, ``discretize_model_wrapper``). Published settings and numbers:
+docs/references.md §4.3.
 
 What is kept from LD3: the K timesteps are a softmax of learnable logits (increments of a
 monotone coordinate between fixed endpoints, so the grid stays strictly decreasing from σ_max
@@ -258,14 +259,14 @@ def ld3_schedule(
 
 
 def main(argv: list[str] | None = None):
-    from artrl.art.train import load_dataset_config
+    from artrl.io import load_dataset_config
     from artrl.models import build
     from artrl.schedules import ScheduleError
 
     p = base_parser(
         "python -m artrl.methods.ld3",
         "LD3-style schedule (Tong et al. 2025): learn the K timesteps by back-propagating an L2 "
-        "teacher-matching loss through the solver (anchors.md §4.3). Settings under the dataset "
+        "teacher-matching loss through the solver (arXiv 2405.15506). Settings under the dataset "
         f"entry's 'ld3' key (defaults: {DEFAULTS}).",
         "ld3",
     )

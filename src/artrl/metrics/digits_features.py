@@ -2,7 +2,8 @@
 
 Inception features mean little for 8×8 grey digits, so the digits chain measures FID in the
 feature space of a LeNet-like CNN trained on the train split of :mod:`artrl.data.digits`
-(the "LeNet-FID" of paper.md EXT Table 4, with this project's own network).
+(the "LeNet-FID" of Table 4 of the extended paper, arXiv 2607.02137, with this project's own
+network).
 
 * :class:`DigitsNet`: conv(3×3)×2 → max-pool → conv(3×3) → adaptive average pool to 2×2 →
   fully connected (``feat_dim`` units, tanh as in LeNet: the *features*) → 10 logits. Sized
@@ -44,7 +45,13 @@ from tqdm import tqdm
 
 from artrl.device import DEVICE_HELP, device_arg
 from artrl.io import atomic_write, run_cli, write_json
-from artrl.metrics.fid import CliHelpFormatter, feature_stats, save_ref_stats, torch_threads
+from artrl.metrics.common import (
+    CliHelpFormatter,
+    feature_stats,
+    nhwc_uint8_to_nchw,
+    save_ref_stats,
+    torch_threads,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -322,7 +329,6 @@ class DigitsFeatureExtractor:
     def _to_unit_nchw(self, images: Any) -> Tensor:
         """Images in any accepted layout → float32 ``[N, 1, R, R]`` in [−1, 1] (CPU)."""
         from artrl.data.digits import from_uint8
-        from artrl.metrics.fid import nhwc_uint8_to_nchw
 
         if isinstance(images, np.ndarray):
             t = nhwc_uint8_to_nchw(images)

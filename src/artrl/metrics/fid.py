@@ -35,17 +35,16 @@ Run ``python -m artrl.metrics.fid --help`` for the command line interface.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import io
 import json
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +53,16 @@ from scipy import linalg
 from artrl.cells import check_shards
 from artrl.device import DEVICE_HELP, device_arg
 from artrl.download import lock_key, read_lock
-from artrl.io import atomic_write, read_npz, write_json
+from artrl.io import read_npz, write_json
+from artrl.metrics.common import (
+    CliHelpFormatter,
+    RefStats,
+    feature_stats,
+    load_ref_stats,
+    nhwc_uint8_to_nchw,
+    save_ref_stats,
+    torch_threads,
+)
 from artrl.models import DEFAULT_LOCK
 
 __all__ = [
@@ -85,35 +93,6 @@ INCEPTION_URL = (
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily ``torch.set_num_threads(n)`` (no-op for ``None``); restored on exit.
-
-    Tiny CPU networks run fastest, and reproducibly, on one thread when the machine is shared.
-    """
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def feature_stats(feats: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 mean ``[D]`` and covariance ``[D, D]`` (``n − 1`` normalised) of ``feats [N, D]``."""
-    f = np.asarray(feats, dtype=np.float64)
-    if f.ndim != 2:
-        raise ValueError(f"features must be [N, D], got shape {list(f.shape)}")
-    if f.shape[0] < 2:
-        raise ValueError(f"need at least 2 feature vectors for a covariance, got {f.shape[0]}")
-    mu = f.mean(axis=0)
-    sigma = np.atleast_2d(np.cov(f, rowvar=False))
-    return mu, sigma
 
 
 def _sqrtm(a: np.ndarray) -> np.ndarray:
@@ -217,15 +196,6 @@ def _read_npz(
     return read_npz(path, keys, what, optional)
 
 
-def nhwc_uint8_to_nchw(images: np.ndarray) -> torch.Tensor:
-    """Checked uint8 images ``[N, H, W, C]`` (the shard layout) as a uint8 ``[N, C, H, W]`` view."""
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(
-            f"numpy images must be uint8 [N, H, W, C], got {images.dtype} {list(images.shape)}"
-        )
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-
-
 def load_shards(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate sample shards into ``(images uint8 [N, H, W, C], seeds int64 [N])``.
 
@@ -281,57 +251,6 @@ def load_shards(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
         more = f" (and {dup.size - 5} more)" if dup.size > 5 else ""
         raise ValueError("duplicate seeds across shards: " + "; ".join(lines) + more)
     return images[order], seeds
-
-
-class RefStats(NamedTuple):
-    """Reference statistics: ``mu [D]``, ``sigma [D, D]`` (float64) and ``meta`` (dict)."""
-
-    mu: np.ndarray
-    sigma: np.ndarray
-    meta: dict[str, Any]
-
-
-def save_ref_stats(path: str | Path, mu: Any, sigma: Any, **meta: Any) -> Path:
-    """Write reference statistics atomically to ``path`` (npz: ``mu``, ``sigma``, ``meta_json``).
-
-    ``meta`` must be JSON-serialisable; it is stored as a JSON string (no pickles).
-    """
-    mu = np.asarray(mu, dtype=np.float64)
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ValueError(
-            f"mu must be [D] and sigma [D, D], got {list(mu.shape)}, {list(sigma.shape)}"
-        )
-    meta_json = json.dumps(meta, sort_keys=True)
-
-    def _w(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, mu=mu, sigma=sigma, meta_json=np.array(meta_json))
-
-    return atomic_write(path, _w)
-
-
-def load_ref_stats(path: str | Path) -> RefStats:
-    """Read reference statistics (ours or EDM's ``fid-refs/*.npz``): ``RefStats(mu, sigma, meta)``.
-
-    ``meta`` is ``{}`` for files without ``meta_json`` (e.g. EDM's).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: reference statistics file not found")
-    mu, sigma, meta_json = _read_npz(
-        path, ("mu", "sigma"), "reference statistics file", optional=("meta_json",)
-    )
-    mu, sigma = mu.astype(np.float64), sigma.astype(np.float64)
-    try:
-        meta = json.loads(str(meta_json)) if meta_json is not None else {}
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: meta_json is not valid JSON ({e})") from None
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ValueError(
-            f"{path}: mu must be [D] and sigma [D, D], got {list(mu.shape)}, {list(sigma.shape)}"
-        )
-    return RefStats(mu, sigma, meta)
 
 
 # --------------------------------------------------------------------------- extractors
@@ -567,16 +486,6 @@ def compute_fid_report(
         "shards": [str(s) for s in shards],
         "seconds": time.perf_counter() - t0,
     }
-
-
-class CliHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: …)`` only for options that have a meaningful default."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        d = action.default
-        if action.required or d is None or d is False or d is argparse.SUPPRESS:
-            return action.help or ""
-        return super()._get_help_string(action) or ""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""2-Wasserstein distances for the Gaussian benchmark (paper.md §4.1, Table 1).
+"""2-Wasserstein distances for the Gaussian benchmark (arXiv 2601.18681 §5.1, Table 1).
 
 The paper's 1-D table reports W2 (not its square) between sampler output and N(0, 1). For
 Gaussian data every deterministic solver is a linear map x_T ↦ g x_T, so the output law is
@@ -13,16 +13,18 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import norm
+from torch import Tensor
 
 from artrl.io import file_sha256, run_cli, write_json
-from artrl.models.analytic import GaussianModel, linear_solver_gain
-from artrl.schedules import ScheduleError, load_for_slot, parse_expect
+from artrl.models.analytic import GaussianModel
+from artrl.schedules import Schedule, ScheduleError, load_for_slot, parse_expect
 from artrl.solvers import SOLVERS, nfe, sample
 
 
@@ -35,11 +37,26 @@ def w2_gaussian_1d(m1: Any, s1: Any, m2: Any, s2: Any) -> float:
     return float(np.sqrt(np.sum((m1 - m2) ** 2 + (s1 - s2) ** 2)))
 
 
+def linear_solver_gain(
+    sigmas, solver: str = "euler", std: float | Sequence[float] | Tensor = 1.0
+) -> float | np.ndarray:
+    """Per-coordinate gain g of a solver's map x_T ↦ x_0 for Gaussian data.
+
+    D is linear in x, so every solver of :mod:`artrl.solvers` maps x_T to g ⊙ x_T; g is obtained
+    exactly (up to float64 rounding) by running the solver from x = 1. Returns a float for
+    dim 1, else a float64 array of shape [dim].
+    """
+    model = GaussianModel(std)
+    x = torch.ones(1, model.dim, dtype=torch.float64)
+    g = sample(model, x, sigmas, solver=solver)[0].numpy().astype(np.float64)
+    return float(g[0]) if model.dim == 1 else g
+
+
 def exact_w2_linear_gaussian(sigmas: Any, solver: str = "euler", std: Any = 1.0) -> float:
     """Exact W2 between a solver's output law and the data N(0, diag(s²)).
 
     x_T ~ N(0, s² + σ_max²) is mapped to g x_T with g from
-    :func:`artrl.models.analytic.linear_solver_gain`.
+    :func:`linear_solver_gain`.
     """
     s = np.atleast_1d(np.asarray(std, dtype=np.float64))
     sigma_max = float(np.asarray(sigmas, dtype=np.float64)[0])
@@ -82,9 +99,15 @@ def w2_to_normal_1d(samples: Any, mean: float = 0.0, std: float = 1.0) -> float:
 # Command line
 
 
-def _parser() -> argparse.ArgumentParser:
+#: the expected ART cost of a schedule, (schedule, data std s, rollouts, seed) -> (plain,
+#: refined): ART's own maths, which this module may not import (tests/test_layers.py); the
+#: workflow's command, python -m artrl.gauss1d, passes it to :func:`main`
+ArtCosts = Callable[[Schedule, float, int, int], tuple[float, float]]
+
+
+def _parser(prog: str = "python -m artrl.metrics.w2") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m artrl.metrics.w2",
+        prog=prog,
         description=(
             "W2 distance between the output of a deterministic PF-ODE solver run on a schedule "
             "and Gaussian data N(0, std^2) (paper Table 1). Always computes the exact W2 of the "
@@ -102,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
         "--art-cost-samples",
         type=int,
         default=0,
-        help="also report the expected ART cost E Σ|Q|θ²Δt (paper Eq. 9) from N rollouts",
+        help="also report the expected ART cost E Σ|Q|θ²Δt (paper Eq. 9) from N rollouts "
+        "(python -m artrl.gauss1d only)",
     )
     p.add_argument(
         "--expect",
@@ -114,12 +138,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-REFINED_SAMPLES = 4000  # rollouts of the refined ART cost (at most)
-
-
-def main(argv: list[str] | None = None) -> Path:
-    parser = _parser()
+def main(
+    argv: list[str] | None = None,
+    *,
+    art_costs: ArtCosts | None = None,
+    prog: str = "python -m artrl.metrics.w2",
+) -> Path:
+    """The command line; ``--art-cost-samples N > 0`` needs ``art_costs`` (the ART cost)."""
+    parser = _parser(prog)
     a = parser.parse_args(argv)
+    if a.art_cost_samples > 0 and art_costs is None:
+        parser.error("--art-cost-samples needs the ART cost: run python -m artrl.gauss1d")
     if a.mc_samples < 0:
         parser.error("--mc-samples must be >= 0")
     if not a.std > 0:
@@ -139,18 +168,7 @@ def main(argv: list[str] | None = None) -> Path:
         w2_mc = w2_to_normal_1d(x_0.numpy().ravel(), mean=0.0, std=a.std)
     art_cost = art_cost_refined = None
     if a.art_cost_samples > 0:
-        from artrl.art.analytic import art_cost as _art_cost
-        from artrl.art.cost import art_costs
-        from artrl.models import build
-
-        bundle = build({"type": "gaussian", "std": a.std, "dim": 1}, sched.sigma_max)
-        art_cost = _art_cost(bundle.D, sched.sigmas, bundle.prior, a.art_cost_samples, seed=a.seed)
-        # |Q| integrated along the PF-ODE path over each step (artrl.art.cost, m = 8): the
-        # cost a grid cannot game; fewer rollouts (the same seed for every schedule)
-        n_ref = min(a.art_cost_samples, REFINED_SAMPLES)
-        art_cost_refined = art_costs(
-            bundle.D, sched.sigmas, bundle.prior, n_ref, m=8, seed=a.seed, jvp_mode="reverse"
-        )["refined"]
+        art_cost, art_cost_refined = art_costs(sched, a.std, a.art_cost_samples, a.seed)
     result = {
         "method": sched.method,
         "dataset": sched.dataset,

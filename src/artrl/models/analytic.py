@@ -1,7 +1,7 @@
 """Analytic score model: Gaussian data N(0, diag(s²)) under the EDM/VE forward process.
 
-With σ(τ) = τ (paper.md §1.1, f ≡ 0, g² = 2τ) the noisy marginal at level σ is
-N(0, diag(s² + σ²)), so everything is in closed form:
+With σ(τ) = τ (f ≡ 0, g² = 2τ: arXiv 2601.18681 §5.1; docs/references.md §2.1) the noisy
+marginal at level σ is N(0, diag(s² + σ²)), so everything is in closed form:
 
 * denoiser      D(x; σ) = x s²/(s² + σ²)
 * score         ∇ log p_σ(x) = −x/(s² + σ²)
@@ -9,18 +9,15 @@ N(0, diag(s² + σ²)), so everything is in closed form:
 * F(x, ψ)       = (D − x)/σ = −σ x/(s² + σ²),  σ = T − ψ         (paper Eq. 5, EDM form)
 * Q(x, ψ)       = x s²/(s² + σ²)²                                 (paper Eq. 8)
 
-The paper's 1-D example (paper.md §4.1) is ``GaussianModel(std=1.0)`` with T = σ_max = 3.
+The paper's 1-D example (arXiv 2601.18681 §5.1) is ``GaussianModel(std=1.0)`` with T = σ_max = 3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
-
-from artrl.solvers import sample
 
 
 def _as_sigma(sigma: Tensor | float, like: Tensor) -> Tensor:
@@ -101,7 +98,7 @@ class GaussianModel(torch.nn.Module):
     def Q_closed_form(self, x: Tensor, psi: Tensor | float, T: float) -> Tensor:
         """Q = dF/dψ along the flow (paper Eq. 8): x s²/(s² + σ²)², σ = T − ψ.
 
-        For 1-D, s = 1 this is the paper's Q(x, ψ) = x/(1 + (T − ψ)²)² (paper.md §4.1).
+        For 1-D, s = 1 this is the paper's Q(x, ψ) = x/(1 + (T − ψ)²)² (arXiv 2601.18681 §5.1).
         """
         sig = T - _per_sample(_as_sigma(psi, x), x.ndim)
         return x * self.var / (self.var + sig**2) ** 2
@@ -121,18 +118,3 @@ class GaussianModel(torch.nn.Module):
             n, self.dim, generator=generator, dtype=torch.float64, device=self.std.device
         )
         return z * self.std
-
-
-def linear_solver_gain(
-    sigmas, solver: str = "euler", std: float | Sequence[float] | Tensor = 1.0
-) -> float | np.ndarray:
-    """Per-coordinate gain g of a solver's map x_T ↦ x_0 for Gaussian data.
-
-    D is linear in x, so every solver of :mod:`artrl.solvers` maps x_T to g ⊙ x_T; g is obtained
-    exactly (up to float64 rounding) by running the solver from x = 1. Returns a float for
-    dim 1, else a float64 array of shape [dim].
-    """
-    model = GaussianModel(std)
-    x = torch.ones(1, model.dim, dtype=torch.float64)
-    g = sample(model, x, sigmas, solver=solver)[0].numpy().astype(np.float64)
-    return float(g[0]) if model.dim == 1 else g
