@@ -1,4 +1,4 @@
-"""ART-analytic and the ART cost on the 1-D Gaussian (paper.md §1.4, §4.1)."""
+"""ART-analytic and the ART cost on the 1-D Gaussian (docs/references.md §2.3, §2.4)."""
 
 import numpy as np
 
@@ -17,7 +17,7 @@ def test_psi_grid_from_q_constant_q_is_uniform():
 
 
 def test_analytic_schedule_matches_closed_form_1d():
-    # |Q| ∝ (1 + s²)^{-3/2} along every path, so θ* ∝ (1 + s²)^{3/4} (paper.md §4.1 [DERIVED]):
+    # |Q| ∝ (1 + s²)^{-3/2} along every path, so θ* ∝ (1 + s²)^{3/4} (docs/references.md §2.3):
     # u(ψ) = ∫_0^ψ (1 + (T − p)²)^{-3/4} dp, ψ_k = u^{-1}(u(T) k / K).
     b = build({"type": "gaussian", "std": 1.0, "dim": 1}, T)
     psi, info = analytic_schedule(b.D, 20, T, b.prior, fine_sigmas=fine_grid(T, 4000), n=512)
@@ -32,7 +32,7 @@ def test_analytic_schedule_matches_closed_form_1d():
 
 def test_art_cost_analytic_beats_uniform_and_converges_to_continuous_optimum():
     b = build({"type": "gaussian", "std": 1.0, "dim": 1}, T)
-    # Continuous optimum: E|x0|/√10 · u(T)² / T with E|x0| = √10·√(2/π) (paper.md §1.4).
+    # Continuous optimum: E|x0|/√10 · u(T)² / T with E|x0| = √10·√(2/π) (docs/references.md §2.3).
     p = np.linspace(0, T, 200001)
     f = (1 + (T - p) ** 2) ** -0.75
     uT = float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(p)))

@@ -1,4 +1,4 @@
-"""Distillation (paper.md §3.6) and its command line."""
+"""Distillation (arXiv 2601.18681 §5, App. C) and its command line."""
 
 import numpy as np
 import pytest

@@ -12,7 +12,7 @@ T = 3.0
 
 
 def test_q_1d_matches_paper_formula():
-    # paper.md §4.1: Q(x, ψ) = x / (1 + (T − ψ)²)² for p0 = N(0, 1), T = 3
+    # arXiv 2601.18681 §5.1: Q(x, ψ) = x / (1 + (T − ψ)²)² for p0 = N(0, 1), T = 3
     D = GaussianModel(1.0)
     x = torch.linspace(-4, 4, 17, dtype=torch.float64)[:, None]
     psi = torch.linspace(0.0, 2.9, 17, dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""DMN (anchors.md §4.4): the error-bound objective and its minimisation."""
+"""DMN (arXiv 2402.17376): the error-bound objective and its minimisation."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""GITS (anchors.md §4.2) on the analytic Gaussian model: DP, cost matrix, schedule, CLI."""
+"""GITS (arXiv 2405.11326) on the analytic Gaussian model: DP, cost matrix, schedule, CLI."""
 
 import itertools
 import json

@@ -1,4 +1,4 @@
-"""LD3-style learned timesteps (anchors.md §4.3) on the analytic Gaussian model."""
+"""LD3-style learned timesteps (arXiv 2405.15506) on the analytic Gaussian model."""
 
 import json
 

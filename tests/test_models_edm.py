@@ -1,7 +1,8 @@
 """artrl.models.edm: EDM-format pickles load without EDM's code, JVP-Q, sampler fidelity.
 
-The pickles are written by tests/edm_format.py in NVIDIA EDM's exact format (ecosystem.md §4.2)
-around a tiny EDM-style network with an old-style attention ``autograd.Function``.
+The pickles are written by tests/edm_format.py in NVIDIA EDM's exact format (NVlabs/edm
+``torch_utils/persistence.py``; docs/references.md §3.1) around a tiny EDM-style network with
+an old-style attention ``autograd.Function``.
 """
 
 import hashlib
@@ -182,7 +183,7 @@ def test_clear_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# Forward-mode AD (ecosystem.md §4.6) and Q (paper.md §1.3, Eq. 8)
+# Forward-mode AD (docs/references.md §3.1) and Q (arXiv 2601.18681 Eq. 8)
 
 
 def test_forward_mode_needs_the_patch(uncond):
@@ -231,7 +232,7 @@ def test_q_through_the_loaded_network_matches_finite_differences(cond, mode):
 
 
 # ----------------------------------------------------------------------------------------------
-# Sampler fidelity: EDM's generate.py grid and edm_sampler (ecosystem.md §4.4, S_churn = 0)
+# Sampler fidelity: NVlabs/edm generate.py's grid and edm_sampler (S_churn = 0)
 
 
 def _edm_t_steps(net, num_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0):

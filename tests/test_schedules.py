@@ -97,7 +97,8 @@ def test_ays_tangent_law(convention):
     K, c = 10, 0.5
     s = S.ays_gaussian(K, SIGMA_MAX, SIGMA_MIN, c=c, convention=convention)
     n = K - 1 if convention == "code" else K
-    # anchors.md §4.1 (increasing form): t_i = c tan((1 − i/n) atan(t_min/c) + (i/n) atan(t_max/c))
+    # AYS Thm 3.1 (arXiv 2404.14507; docs/references.md §4.1), increasing form:
+    # t_i = c tan((1 − i/n) atan(t_min/c) + (i/n) atan(t_max/c))
     i = np.arange(n + 1)
     t = c * np.tan((1 - i / n) * np.arctan(SIGMA_MIN / c) + (i / n) * np.arctan(SIGMA_MAX / c))
     ref = t[::-1]

@@ -46,7 +46,8 @@ def test_transfer_keeps_provenance_and_resamples():
 
 
 def test_transfer_loglinear_and_cross_dataset():
-    """EXT Table 5 (K = 18 → K′, log-linear) and Table 6 (same grid on another data set)."""
+    """Tables 5 (K = 18 → K′, log-linear) and 6 (same grid on another data set) of the extended
+    paper, arXiv 2607.02137."""
     src = _src(18)
     out = transfer(src, 6, method="art_rl_resampled", resample="loglinear")
     np.testing.assert_array_equal(out.sigmas, resample_loglinear(src.sigmas, 6))

@@ -5,7 +5,8 @@
 than ``Content-Length``), and pins the file's sha256 in a JSON lock file
 (``resources/checksums.json``: ``{path relative to the lock file's folder: sha256}``). The
 first download records the digest; every later download or :func:`verify` must match it.
-Upstream publishes no checksums (ecosystem.md §4.1), hence trust on first use.
+Upstream publishes no checksums (NVlabs/edm ``README.md``; docs/references.md §3.1), hence
+trust on first use.
 
 Transient failures (HTTP 5xx/408/429, a dropped or truncated transfer, a read timeout) are
 retried with exponential backoff. When the host cannot be reached at all (no network, DNS
@@ -49,7 +50,7 @@ __all__ = [
     "main",
 ]
 
-# ecosystem.md §4.1: NVIDIA EDM pretrained networks (NVlabs/edm README, example.py).
+# NVIDIA EDM pretrained networks (NVlabs/edm README.md, example.py; docs/references.md §3.1).
 _EDM = "https://nvlabs-fi-cdn.nvidia.com/edm"
 EDM_PRETRAINED: dict[str, str] = {
     "cifar10-cond": f"{_EDM}/pretrained/edm-cifar10-32x32-cond-vp.pkl",
@@ -58,7 +59,7 @@ EDM_PRETRAINED: dict[str, str] = {
     "ffhq": f"{_EDM}/pretrained/edm-ffhq-64x64-uncond-vp.pkl",
     "imagenet64-cond": f"{_EDM}/pretrained/edm-imagenet-64x64-cond-adm.pkl",
 }
-# ecosystem.md §4.1: EDM FID reference statistics (npz with ``mu`` and ``sigma``).
+# EDM FID reference statistics (NVlabs/edm README.md, fid.py; npz with ``mu`` and ``sigma``).
 EDM_FID_REFS: dict[str, str] = {
     "cifar10": f"{_EDM}/fid-refs/cifar10-32x32.npz",
     "ffhq": f"{_EDM}/fid-refs/ffhq-64x64.npz",
@@ -66,8 +67,9 @@ EDM_FID_REFS: dict[str, str] = {
     "imagenet64": f"{_EDM}/fid-refs/imagenet-64x64.npz",
     "imagenet64-baseline": f"{_EDM}/fid-refs/imagenet-64x64-baseline.npz",
 }
-# ecosystem.md §3.4: NVIDIA's TorchScript port of the TF Inception graph (clean-fid's
-# ``legacy_tensorflow`` mode); load it with cleanfid's InceptionV3W from a resources/ folder.
+# NVIDIA's TorchScript port of the TF Inception graph (clean-fid's ``legacy_tensorflow`` mode;
+# GaParmar/clean-fid ``cleanfid/inception_torchscript.py``); load it with cleanfid's InceptionV3W
+# from a resources/ folder (docs/references.md §3.2).
 INCEPTION_TORCHSCRIPT_URL = (
     "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
     "inception-2015-12-05.pt"
@@ -289,7 +291,7 @@ def download(
         if recorded is not None and digest != recorded:
             raise _mismatch(dest, lock_file, entry, recorded, digest, url)
         os.replace(tmp, dest)
-        on_record = _record(lock_file, entry, digest)  # trust on first use (§4.1)
+        on_record = _record(lock_file, entry, digest)  # trust on first use
         if on_record != digest:  # recorded by a concurrent download meanwhile
             dest.unlink()
             raise _mismatch(dest, lock_file, entry, on_record, digest, url)

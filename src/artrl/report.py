@@ -1,4 +1,4 @@
-"""Tables and figures for the 1-D Gaussian benchmark (paper.md §4.1, Table 1 and Fig. 1).
+"""Tables and figures for the 1-D Gaussian benchmark (arXiv 2601.18681 §5.1, Table 1, Fig. 1).
 
 Three subcommands, each called by one Snakemake rule:
 
@@ -39,7 +39,8 @@ from artrl.io import InputError, atomic_write, read_json, run_cli, write_text
 from artrl.schedules import Schedule, ScheduleError
 
 # ----------------------------------------------------------------------------------------------
-# Published numbers (paper.md §4.1: v1 Table 1 and EXT Table 1; W2, Euler, T = 3, N(0, 1))
+# Published numbers (arXiv 2601.18681 §5.1, Table 1, and Table 1 of its extended version, arXiv
+# 2607.02137, docs/references.md §1.2; W2, Euler, T = 3, N(0, 1))
 
 PAPER_K: tuple[int, ...] = (2, 5, 10, 20, 50, 100)
 
@@ -54,7 +55,7 @@ PAPER_W2: dict[str, tuple[str, tuple[float, ...]]] = {
 
 PAPER_TABLES = {"gauss1d": PAPER_W2}
 
-#: θ(t) read off the paper's Fig. 1 (ART-RL, K = 100; paper.md §4.1)
+#: θ(t) read off the paper's Fig. 1 (ART-RL, K = 100; arXiv 2601.18681 §5.1)
 PAPER_THETA: tuple[tuple[float, float], ...] = (
     (0.0, 3.2),
     (0.42, 2.0),

@@ -1,11 +1,12 @@
 """The cross-data-set matrix: a schedule made on one data set, evaluated on another.
 
-Paper.md leaves open how much a schedule depends on the data set (its EXT Table 6 reuses the
-CIFAR-10 grid on AFHQv2, FFHQ and ImageNet-64). This table puts, for each method (ART-RL,
-ART-analytic), the data set a schedule was *made on* against the data set it is *evaluated on*:
-the 1-D Gaussian (exact W2 against N(0, 1), Euler) and the digits at 8×8 and 16×16
-(digits-FID, Heun). Every cell is a metrics file the workflow already wrote (W2:
-:mod:`artrl.metrics.w2`, FID: :mod:`artrl.metrics.fid`); this module only arranges them.
+The paper leaves open how much a schedule depends on the data set (arXiv 2601.18681 Tables 4–6
+and Table 6 of its extended version, arXiv 2607.02137, reuse the CIFAR-10 grid on AFHQv2, FFHQ
+and ImageNet-64). This table puts, for each method (ART-RL, ART-analytic), the data set a
+schedule was *made on* against the data set it is *evaluated on*: the 1-D Gaussian (exact W2
+against N(0, 1), Euler) and the digits at 8×8 and 16×16 (digits-FID, Heun). Every cell is a
+metrics file the workflow already wrote (W2: :mod:`artrl.metrics.w2`, FID:
+:mod:`artrl.metrics.fid`); this module only arranges them.
 
 Each input is ``ROW|MADE_ON|TARGET=PATH``: ROW is the row's label (e.g. ``ART-RL`` or
 ``ART-RL (log range)``), MADE_ON the data set the schedule was made on (``none`` for a fixed

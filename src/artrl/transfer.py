@@ -1,4 +1,4 @@
-"""Reuse a learned schedule at another K, or on another data set (paper.md §3.7, §4.2).
+"""Reuse a learned schedule at another K, or on another data set (arXiv 2601.18681 §5.3).
 
 Two resampling rules (``--resample``):
 
@@ -7,7 +7,8 @@ Two resampling rules (``--resample``):
   (:func:`artrl.schedules.resample_psi`): the paper's 1-D "K=100 → K" row;
 * ``loglinear``: log σ interpolated over the positive σ's
   (:func:`artrl.schedules.resample_loglinear`): the paper's "K = 18 schedule resampled to
-  K′ = 4 … 20" (v1 §5.3.1, EXT Table 5).
+  K′ = 4 … 20" (arXiv 2601.18681 §5.3.1, Table 3; Table 5 of the extended version, arXiv
+  2607.02137; docs/references.md §2.6).
 
 At the same K both are the identity, so ``--dataset OTHER`` with the source's K is the paper's
 cross-data-set transfer (the CIFAR-10 grid reused unchanged on AFHQv2, FFHQ, ImageNet-64).

@@ -1,5 +1,5 @@
-"""The hyperparameters of ART-RL (Algorithm 1, paper.md §3.4 and App. C): a plain dataclass
-without torch, so that the workflow can check a config's ``art`` blocks when it parses the
+"""The hyperparameters of ART-RL (Algorithm 1, arXiv 2601.18681 §4 and App. C): a plain
+dataclass without torch, so that the workflow can check a config's ``art`` blocks when it parses the
 config, before any job (and without the seconds torch takes to import)."""
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class ARTConfig:
     antithetic: bool = True  # clock: log: rollouts in pairs, one start, opposite noise
     distill_frac: float = 0.25  # clock: log: distil from the last quarter of the iterations
     K: int = 100  # t-grid steps; Δt = T/K
-    T: float = 3.0  # clock length = σ_max (paper §1.1)
+    T: float = 3.0  # clock length = σ_max (docs/references.md §2.1)
     iterations: int = 5000  # N
     batch: int = 1  # trajectories per iteration (paper: one; not stated for images)
     lam: float = 0.1  # λ, policy variance scale (Eq. 11)
@@ -138,7 +138,7 @@ class ARTConfig:
     init_sigma_min: float = 2e-3
     init_steps: int = 300  # Adam steps of that fit
     actor_output: str = "linear"  # μ = NN (paper) or "exp": μ = exp(NN) > 0, for stiff clocks
-    # ablations (paper.md "Next checks"): "adaptive" is Eq. 11's λ / max(|Q|, ε); "fixed" uses
+    # ablations (docs/references.md §2.7): "adaptive" is Eq. 11's λ / max(|Q|, ε); "fixed" uses
     # the state-independent variance fixed_var (λ when fixed_var = 0)
     variance: str = "adaptive"
     fixed_var: float = 0.0

@@ -6,7 +6,8 @@ The continuous ART objective (arXiv 2601.18681 §2, Eq. 9) charges the error den
 
     c_k = ∫_{t_k}^{t_{k+1}} |Q| θ_k² dt = θ_k ∫_{σ_{k+1}}^{σ_k} |Q(x(σ), σ)| dσ,
 
-x(σ) being the PF-ODE path, which does not depend on the grid (§2, the reviewers' remark).
+x(σ) being the PF-ODE path, which does not depend on the grid (the reviewers'
+remark, docs/references.md §2.3).
 
 * The **plain** cost charges |Q_k| θ_k² Δt, |Q| at the step's start, along the grid's own Euler
   rollouts (Eq. 22's δ_k). It can be gamed: along a long Euler step the state collapses and

@@ -1,4 +1,4 @@
-"""Distillation of a learned ART-RL policy into a time-only schedule (paper.md §3.6).
+"""Distillation of a learned ART-RL policy into a time-only schedule (arXiv 2601.18681 §5, App. C).
 
 Per-trajectory rescaling so that Σ_k θ_k Δt = T, the mean over the last trajectories at each k,
 ψ by cumulative sum, σ_k = T − ψ_k. ``python -m artrl.art.distill`` turns the rollouts file
@@ -22,7 +22,8 @@ __all__ = ["distill", "main"]
 def distill(
     theta: np.ndarray, T: float, *, min_budget_frac: float = 0.05
 ) -> tuple[np.ndarray, dict]:
-    """Paper §3.6: the distilled clock ψ_0 = 0, …, ψ_K = T from executed controls.
+    """The distilled clock ψ_0 = 0, …, ψ_K = T from executed controls (arXiv 2601.18681 §5,
+    App. C).
 
     ``theta`` is [M, K]: the executed θ_k of the last M trajectories. Trajectories whose budget
     Σθ_kΔt is below ``min_budget_frac``·T cannot be rescaled meaningfully (the ratio T / budget
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m artrl.art.distill",
         description="Distill ART-RL rollouts (rollouts.npz from artrl.art.train) into a "
-        "time-only schedule JSON (paper.md §3.6).",
+        "time-only schedule JSON (arXiv 2601.18681 §5, App. C).",
     )
     p.add_argument("--rollouts", required=True, help="rollouts.npz written by artrl.art.train")
     p.add_argument("--dataset", required=True)

@@ -1,16 +1,16 @@
-"""The reparameterized ART dynamics (paper.md §1.2–1.3) in EDM/VE form.
+"""The reparameterized ART dynamics (arXiv 2601.18681 §2, Eqs. 4–8) in EDM/VE form.
 
-Notation (paper.md §1): the backward clock ψ ∈ [0, T] runs from pure noise (ψ = 0) to data
+Notation (arXiv 2601.18681 §2): the backward clock ψ ∈ [0, T] runs from pure noise (ψ = 0) to data
 (ψ = T); the current noise level is s = σ = T − ψ. With the EDM denoiser D(x; σ):
 
 * Eq. (5)  F(x, ψ) = f(T−ψ) x + ½ g(T−ψ)² Ŝ(T−ψ, x) = (D(x; s) − x) / s   (VE: f = 0, g² = 2τ)
 * Eq. (4)  ẋ = θ F(x, ψ),  ψ̇ = θ                          (one Euler step: ``euler_step``)
 * Eq. (8)  Q(x, ψ) = dF/dψ along the flow = (J_D(x; s)·F − ∂_σ D(x; σ)|_{σ=s}) / s
 
-Q is one Jacobian–vector product of D in (x, σ) with tangent (F, −1) (paper.md §1.3): forward
-mode (``torch.func.jvp``) where the model supports it, else ``torch.autograd.functional.jvp``
-(the double-backward trick), which also runs through old-style ``autograd.Function`` ops such
-as EDM's attention (ecosystem.md §4.6).
+Q is one Jacobian–vector product of D in (x, σ) with tangent (F, −1) (docs/references.md §2.2):
+forward mode (``torch.func.jvp``) where the model supports it, else
+``torch.autograd.functional.jvp`` (the double-backward trick), which also runs through old-style
+``autograd.Function`` ops such as EDM's attention (docs/references.md §3.1).
 
 Heun's local error h³ R̃ (docs/heun_proxy.md), R̃ = −R/12 + ¼ ∂ₓF·Q with R = d²F/dψ² along
 the flow, takes a second-order directional derivative more: ``drift_q_heun``.
@@ -39,7 +39,7 @@ __all__ = [
 
 
 def noise_level(psi: Tensor, T: float, s_floor: float = 1e-6) -> Tensor:
-    """s = T − ψ (paper §1.1), floored at ``s_floor`` so F and Q stay finite at ψ = T."""
+    """s = T − ψ (arXiv 2601.18681 Eq. 8), floored at ``s_floor`` so F, Q stay finite at ψ = T."""
     return (T - psi).clamp_min(s_floor)
 
 
@@ -49,7 +49,7 @@ def _expand(v: Tensor, like: Tensor) -> Tensor:
 
 
 def batch_norm(v: Tensor) -> Tensor:
-    """Euclidean norm over every dimension but the batch one (|Q| of paper §1.3)."""
+    """Euclidean norm over every dimension but the batch one (|Q| of arXiv 2601.18681 Eq. 8)."""
     return v.flatten(1).norm(dim=1)
 
 

@@ -1,13 +1,14 @@
 """A bank of PF-ODE paths: the environment of ART-RL on the scale-free clock.
 
 The path x(ψ) of the ART dynamics (arXiv 2601.18681 Eq. 4) does not depend on the clock θ
-(§2, the reviewers' remark): a control only decides where along its path a trajectory stops.
-So the paths are integrated once, accurately, on a fine σ-grid (Heun, as the q-profile of
-ART-analytic), and every rollout of every iteration reads what it needs off them: |Q|, |F|,
-‖x‖ and the running integral C(σ) = ∫_{σ_end}^{σ} |Q| dσ' of each path, interpolated at the
-grid's nodes. A step from σ_a to σ_b is charged θ (C(σ_a) − C(σ_b)), |Q| integrated along the
-step the path really takes; its accuracy is the fine grid's whatever the learned grid is, so a
-grid cannot lower its charge through the integrator's error (docs/art_clock.md §3).
+(the reviewers' remark, docs/references.md §2.3): a control only decides where along its
+path a trajectory stops. So the paths are integrated once, accurately, on a fine σ-grid (Heun,
+as the q-profile of ART-analytic), and every rollout of every iteration reads what it needs
+off them: |Q|, |F|, ‖x‖ and the running integral C(σ) = ∫_{σ_end}^{σ} |Q| dσ' of each path,
+interpolated at the grid's nodes. A step from σ_a to σ_b is charged θ (C(σ_a) − C(σ_b)), |Q|
+integrated along the step the path really takes; its accuracy is the fine grid's whatever the
+learned grid is, so a grid cannot lower its charge through the integrator's error
+(docs/art_clock.md §3).
 """
 
 from __future__ import annotations

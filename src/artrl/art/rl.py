@@ -1,12 +1,12 @@
-"""ART-RL: the time-discretized actor–critic of paper.md §3 (Algorithm 1).
+"""ART-RL: the time-discretized actor–critic of arXiv 2601.18681 §4 (Algorithm 1).
 
-One iteration n (paper.md §3.4), for a batch of B trajectories on the uniform t-grid t_k = kΔt:
+One iteration n (Algorithm 1), for a batch of B trajectories on the uniform t-grid t_k = kΔt:
 
 * roll out the Gaussian policy θ_k ~ N(μ(features_k), λ / max(|Q_k|, ε))         (Eq. 11, Eq. 20)
   through the Euler discretisation of the ART dynamics x ← x + θFΔt, ψ ← ψ + θΔt   (Eq. 4)
   with ψ clipped to [0, T] in the state (App. C) but the *unclipped* budget Σθ_kΔt kept;
 * TD terms  δ_k = V̂_{k+1} − V̂_k − γθ_kΔt − |Q_k|θ_k²Δt,  V̂ = NN_c + λt,
-  V̂_K := (γ + λ)T (the terminal condition of Eq. 16)                               (§3.3)
+  V̂_K := (γ + λ)T (the terminal condition of Eq. 16)                                 (§4)
 * critic step  ϑc ← ϑc + a Σ_k ∂NN_c(·_k) δ_k                                      (Eq. 22a)
   actor step   ϑa ← ϑa + a Σ_k ∂ log π(θ_k|·_k) δ_k                                (Eq. 22b)
   both as Adam steps on the surrogate losses whose gradients are exactly these sums;
@@ -138,11 +138,11 @@ def feature_dim(kind: str, data_dim: int) -> int:
 def features(
     kind: str, t: float, x: Tensor, psi: Tensor, F: Tensor, qn: Tensor, T: float, x_scale: float
 ) -> Tensor:
-    """Actor/critic inputs (paper §3.1).
+    """Actor/critic inputs (arXiv 2601.18681 Eq. 20, App. C).
 
     "raw" is the paper's 1-D input (t, x, ψ), scaled to O(1): (t/T, ψ/T, x/σ_prior).
-    "summary" is the low-dimensional vector for images (paper §3.1 [RECON]):
-    (t/T, ψ/T, log s, log(|Q|/√d), ‖F‖/√d, ‖x‖/(√d σ_prior)).
+    "summary" is the low-dimensional vector for images (the paper does not publish its features;
+    docs/references.md §2.7): (t/T, ψ/T, log s, log(|Q|/√d), ‖F‖/√d, ‖x‖/(√d σ_prior)).
     """
     B = x.shape[0]
     tt = torch.full((B,), t / T, dtype=x.dtype, device=x.device)
@@ -361,7 +361,7 @@ class ARTTrainer:
         if cfg.proxy == "heun":  # (2/Δt) · Heun's |R̃_k||h_k|³, but the last step is Euler
             cost = torch.cat([2 * ro.rn[:-1] * ro.theta[:-1].abs() ** 3 * dt**2, cost[-1:]])
         cost = cost * cfg.cost_scale
-        delta = v_next - v.detach() - self.gamma * ro.theta * dt - cost  # δ_k (§3.3)
+        delta = v_next - v.detach() - self.gamma * ro.theta * dt - cost  # δ_k (Eq. 22)
         if cfg.td_lambda > 0:  # A_k = Σ_{j≥k} td_lambda^{j−k} δ_j (TD(λ) forward view)
             adv = torch.zeros_like(delta)
             acc = torch.zeros(B, dtype=delta.dtype, device=delta.device)

@@ -51,7 +51,7 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
             p.requires_grad_(False)
         shape = (net.img_channels, net.img_resolution, net.img_resolution)
         return _edm_bundle(net, shape, sigma_max, net.label_dim)
-    if kind == "edm":  # an NVIDIA EDM network pickle (ecosystem.md §4.2), loaded without EDM
+    if kind == "edm":  # an NVIDIA EDM network pickle (docs/references.md §3.1), loaded without EDM
         from artrl.models.edm import EDMDenoiser, load_edm
 
         net = load_edm(spec["path"], device, sha256_allowed=trusted_sha256(spec))

@@ -1,12 +1,12 @@
 """Load NVIDIA EDM network pickles (Karras et al. 2022) without EDM's code.
 
-EDM's pretrained files (ecosystem.md §4.1) are plain pickles of
-``dict(ema=…, loss_fn=…, augment_pipe=…, dataset_kwargs=…)``. Every network object in them is
-an instance of a ``@persistence.persistent_class`` and reduces to
+EDM's pretrained files (NVlabs/edm ``README.md``; written by ``training/training_loop.py``) are
+plain pickles of ``dict(ema=…, loss_fn=…, augment_pipe=…, dataset_kwargs=…)``. Every network
+object in them is an instance of a ``@persistence.persistent_class`` and reduces to
 ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` with
 ``meta = dict(type="class", version=6, module_src=<source of the defining module>,
-class_name=…, state=<obj.__dict__>)`` (ecosystem.md §4.2): the network *code* travels inside
-the pickle; only the imports of that code must resolve.
+class_name=…, state=<obj.__dict__>)`` (NVlabs/edm ``torch_utils/persistence.py``): the network
+*code* travels inside the pickle; only the imports of that code must resolve.
 
 EDM is licensed CC BY-NC-SA 4.0, so nothing of it is vendored here. This module is an
 independent implementation of the loading side of that format:
@@ -18,19 +18,20 @@ independent implementation of the loading side of that format:
   ``persistent_class``, no-op ``import_hook``) and ``torch_utils.misc`` sit in ``sys.modules``
   so that ``from torch_utils import persistence`` in the embedded source resolves; they are
   removed afterwards (any module of those names that was there before is put back), so no
-  top-level ``torch_utils`` package is ever installed (ecosystem.md §4.2);
+  top-level ``torch_utils`` package is ever installed (docs/references.md §3.1);
 * objects whose source cannot be executed (``loss_fn``, ``augment_pipe`` with imports that do
   not resolve) become :class:`UnloadedObject` stubs; only ``ema`` is kept and it must be
   complete.
 
-Forward-mode AD (ecosystem.md §4.6): EDM's U-Nets compute attention weights through
-``AttentionOp``, an old-style ``torch.autograd.Function`` (``forward(ctx, q, k)`` and
-``backward``, no ``setup_context``/``jvp``), on which ``torch.func.jvp`` and
-``torch.autograd.forward_ad`` raise. After loading, each embedded module's ``AttentionOp`` is
-replaced by :class:`AttentionWeights`, plain tensor ops with the same forward (softmax of
-``qᵀk/√C`` in float32), so the JVP that gives Q (paper.md §1.3, Eq. 8) runs in forward mode,
-and double-backward (``torch.autograd.functional.jvp``) keeps working. The replacement is
-checked bit-for-bit against the original on a probe before it is installed.
+Forward-mode AD (docs/references.md §3.1): EDM's U-Nets compute attention weights through
+``AttentionOp`` (NVlabs/edm ``training/networks.py``), an old-style ``torch.autograd.Function``
+(``forward(ctx, q, k)`` and ``backward``, no ``setup_context``/``jvp``), on which
+``torch.func.jvp`` and ``torch.autograd.forward_ad`` raise. After loading, each embedded
+module's ``AttentionOp`` is replaced by :class:`AttentionWeights`, plain tensor ops with the
+same forward (softmax of ``qᵀk/√C`` in float32), so the JVP that gives Q (arXiv 2601.18681
+Eq. 8) runs in forward mode, and double-backward (``torch.autograd.functional.jvp``) keeps
+working. The replacement is checked bit-for-bit against the original on a probe before it is
+installed.
 
 :class:`EDMDenoiser` adapts a loaded network to the project's denoiser interface
 ``D(x, σ, labels)`` (float64 in, float64 out; :mod:`artrl.solvers`).
@@ -145,7 +146,7 @@ def _source_module(src: str) -> types.ModuleType:
 
 
 def reconstruct_persistent_obj(meta: dict) -> Any:
-    """Rebuild one persistent object from its ``meta`` (the format of ecosystem.md §4.2).
+    """Rebuild one persistent object from its ``meta`` (NVlabs/edm ``torch_utils/persistence.py``).
 
     Executes ``meta["module_src"]`` into a fresh module (cached per source text), looks up
     ``meta["class_name"]`` there, creates the object with ``__new__`` and restores
@@ -270,7 +271,7 @@ class _EDMUnpickler(pickle.Unpickler):
 
 
 # ----------------------------------------------------------------------------------------------
-# Forward-mode AD for EDM's attention (ecosystem.md §4.6)
+# Forward-mode AD for EDM's attention (docs/references.md §3.1)
 
 
 class AttentionWeights:
@@ -292,7 +293,7 @@ class AttentionWeights:
 
 def _has_forward_ad(fn_cls: type) -> bool:
     """Whether an ``autograd.Function`` subclass supports ``torch.func.jvp``: it must define
-    its own ``jvp`` and the new-style ``setup_context`` (ecosystem.md §4.6)."""
+    its own ``jvp`` and the new-style ``setup_context`` (docs/references.md §3.1)."""
     base = torch.autograd.Function
     return fn_cls.jvp is not base.jvp and fn_cls.setup_context is not base.setup_context
 
@@ -402,7 +403,7 @@ def load_edm(
             raise EDMPickleError(
                 f"{path}: not a loadable EDM network pickle ({type(e).__name__}: {e}); {_EDM_HINT}"
             ) from e
-        for module in _MODULES.values():  # forward-mode AD for the attention op (§4.6)
+        for module in _MODULES.values():  # forward-mode AD for the attention op
             _patch_attention(module)
     if not isinstance(data, dict) or "ema" not in data:
         keys = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
@@ -424,7 +425,8 @@ def load_edm(
 
 
 class EDMDenoiser(nn.Module):
-    """``D(x, σ, labels)`` around an EDM network: float64 in and out (ecosystem.md §4.3).
+    """``D(x, σ, labels)`` around an EDM network: float64 in and out (EDMPrecond's
+    interface: NVlabs/edm ``training/networks.py``).
 
     ``x``: ``[B, C, H, W]`` (any float dtype, cast to float32 for the network); ``sigma``: a
     number, a 0-dim tensor or ``[B]``; ``labels``: None, one-hot ``[B, label_dim]`` or integer
