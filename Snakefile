@@ -43,24 +43,24 @@ wildcard_constraints:
 rule all:
     default_target: True
     input:
-        w2_targets(),
-        image_targets(),
+        W.w2_targets(),
+        W.image_targets(),
     localrule: True
 
 
 rule demo:
     input:
-        demo_targets(),
+        W.demo_targets(),
     localrule: True
 
 
 rule compare:
     input:
-        compare_targets(),
+        W.compare_targets(),
     localrule: True
 
 
 rule demo_digits:
     input:
-        demo_digits_targets(),
+        W.demo_digits_targets(),
     localrule: True

@@ -4,7 +4,7 @@ where tensors and generators live.
 ``--device`` takes ``cpu``, ``cuda``, ``cuda:N`` or ``auto``:
 
 - ``cuda`` is what the workflow passes to a job that was given a GPU (rule parameter
-  ``torch_device`` in ``workflow/rules/common.smk``). Without CUDA it stops with a message; it
+  ``Workflow.torch_device`` in :mod:`artrl.workflow`). Without CUDA it stops with a message; it
   never falls back to the CPU.
 - ``auto`` (CUDA if present, else the CPU with a notice) is passed only when the run allows
   GPU jobs on the CPU explicitly (config ``allow_cpu: true``: tiny checks, test clusters whose

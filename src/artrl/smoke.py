@@ -33,7 +33,7 @@ Then it prints and writes ``smoke.json`` (atomically) in ``--out``: device name,
 count, images/s, seconds per ART-RL iteration, peak GPU memory and the **projected**
 GPU-hours of every FID table of the data set (``--dataset``, default cifar10, read from
 ``--config``) and of its ART-RL and q-profile jobs (:func:`project_gpu_hours`: images × NFE
-per table, counted as ``workflow/rules/common.smk`` counts the cells, times the measured cost
+per table, counted as :mod:`artrl.workflow` counts the cells, times the measured cost
 of one image-NFE). Projections, not measurements.
 """
 
@@ -120,7 +120,7 @@ def _included(block: dict, core_only: bool) -> bool:
 
 
 def _table_cells(dcfg: dict, core_only: bool) -> dict[str, tuple[str, list[tuple[str, int]]]]:
-    """{table id: (solver, [(schedule, K)])} as ``workflow/rules/common.smk`` builds them
+    """{table id: (solver, [(schedule, K)])} as :mod:`artrl.workflow` builds them
     (``table_ids``, ``fid_cells``, ``table_names``): one table per solver (heun first), rows
     in config order without ``table: false`` and without methods made for another solver,
     then the extra tables (``tables:``) with their own rows and K."""
@@ -148,7 +148,7 @@ def _table_cells(dcfg: dict, core_only: bool) -> dict[str, tuple[str, list[tuple
 
 
 def _jobs(dcfg: dict, dataset: str, name: str, K: int) -> set[tuple[str, str, int]]:
-    """The GPU jobs a cell's schedule needs (``schedule_jobs`` of common.smk): an ART-RL run
+    """The GPU jobs a cell's schedule needs (``Workflow.schedule_jobs``): an ART-RL run
     ("art_rl", name, K) or the q-profile ("q_profile", "", 0); transfers follow their source
     (within this data set: another data set's runs are that data set's cost)."""
     s = dcfg["schedules"][name]

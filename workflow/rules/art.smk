@@ -4,7 +4,7 @@
 
 rule art_train:
     input:
-        model_files,
+        W.model_files,
     output:
         rollouts="results/art/{dataset}/{name}/K{K}/rollouts.npz",
         train_log="results/art/{dataset}/{name}/K{K}/train_log.csv",
@@ -20,10 +20,10 @@ rule art_train:
     resources:
         gpu=gpu_request,
     params:
-        dataset_config=art_train_json,
+        dataset_config=W.art_train_json,
         seed=config["seed"],
-        out_dir=art_out_dir,
-        device=torch_device,
+        out_dir=W.art_out_dir,
+        device=W.torch_device,
     shell:
         "python -m artrl.art.train --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} --seed {params.seed:q} --threads {threads}"
@@ -45,7 +45,7 @@ rule art_distill:
         "../../envs/artrl.yaml"
     params:
         seed=config["seed"],
-        digest=schedule_digest,
+        digest=W.schedule_digest,
     shell:
         "python -m artrl.art.distill --rollouts {input:q} --dataset {wildcards.dataset:q}"
         " --seed {params.seed:q} --config-digest {params.digest:q} --out {output:q} > {log:q} 2>&1"

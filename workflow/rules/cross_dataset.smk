@@ -5,7 +5,7 @@
 
 rule cross_dataset_table:
     input:
-        cross_cell_files,
+        W.cross_cell_files,
     output:
         csv=report(
             CROSS_TABLE,
@@ -25,10 +25,10 @@ rule cross_dataset_table:
     conda:
         "../../envs/artrl.yaml"
     params:
-        cells=cross_cell_args,
-        labels=cross_labels_json,
-        compare=cross_compare_json,
-        digest=cross_digest,
+        cells=W.cross_cell_args,
+        labels=W.cross_labels_json,
+        compare=W.cross_compare_json,
+        digest=W.cross_digest,
         seed=config["seed"],
     shell:
         "python -m artrl.report_matrix --cell {params.cells:q}"

@@ -16,8 +16,8 @@ rule download:
     conda:
         "../../envs/artrl.yaml"
     params:
-        url=download_url,
-        key=download_key,
+        url=W.download_url,
+        key=W.download_key,
         lock=LOCK_FILE,
     shell:
         "python -m artrl.download --url {params.url:q} --out {output:q} --lock {params.lock:q}"
@@ -26,5 +26,5 @@ rule download:
 
 rule download_all:
     input:
-        list(downloads()),
+        list(W.downloads()),
     localrule: True

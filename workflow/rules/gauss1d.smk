@@ -15,12 +15,12 @@ rule w2_metrics:
     conda:
         "../../envs/artrl.yaml"
     params:
-        solver=w2_solver,
-        std=w2_model_std,
-        mc_samples=w2_mc_samples,
-        art_cost_samples=w2_art_cost_samples,
+        solver=W.w2_solver,
+        std=W.w2_model_std,
+        mc_samples=W.w2_mc_samples,
+        art_cost_samples=W.w2_art_cost_samples,
         seed=config["seed"],
-        expect=schedule_expect,
+        expect=W.schedule_expect,
     shell:
         "python -m artrl.gauss1d --schedule {input:q} --expect {params.expect:q}"
         " --solver {params.solver:q}"
@@ -30,8 +30,8 @@ rule w2_metrics:
 
 rule w2_table:
     input:
-        metrics=w2_metric_files,
-        costs=table_costs_file,
+        metrics=W.w2_metric_files,
+        costs=W.table_costs_file,
     output:
         csv=report(
             "results/tables/{dataset}_w2.csv",
@@ -53,9 +53,9 @@ rule w2_table:
     conda:
         "../../envs/artrl.yaml"
     params:
-        labels=labels_json,
-        paper=paper_args,
-        digest=dataset_digest,
+        labels=W.labels_json,
+        paper=W.paper_args,
+        digest=W.dataset_digest,
         seed=config["seed"],
     shell:
         "python -m artrl.report w2-table --metrics {input.metrics:q}"
@@ -66,7 +66,7 @@ rule w2_table:
 
 rule w2_figure:
     input:
-        w2_metric_files,
+        W.w2_metric_files,
     output:
         report(
             "results/figures/{dataset}_w2.png",
@@ -82,8 +82,8 @@ rule w2_figure:
     conda:
         "../../envs/artrl.yaml"
     params:
-        labels=labels_json,
-        paper=paper_args,
+        labels=W.labels_json,
+        paper=W.paper_args,
     shell:
         "python -m artrl.report w2-figure --metrics {input:q} --labels-json {params.labels:q}"
         " {params.paper:q} --out {output:q} > {log:q} 2>&1"
@@ -91,7 +91,7 @@ rule w2_figure:
 
 rule theta_figure:
     input:
-        unpack(theta_inputs),
+        unpack(W.theta_inputs),
     output:
         report(
             "results/figures/{dataset}_theta.png",
@@ -107,6 +107,6 @@ rule theta_figure:
     conda:
         "../../envs/artrl.yaml"
     params:
-        args=theta_args,
+        args=W.theta_args,
     shell:
         "python -m artrl.report theta-figure {params.args:q} --out {output:q} > {log:q} 2>&1"

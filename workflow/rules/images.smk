@@ -18,10 +18,10 @@ rule train_score_model:
         "../../envs/artrl.yaml"
     threads: 2
     params:
-        data=score_data,
-        args=score_model_args,
+        data=W.score_data,
+        args=W.score_model_args,
         seed=config["seed"],
-        device=torch_device,
+        device=W.torch_device,
     shell:
         "python -m artrl.models.train_score --dataset {params.data:q} {params.args:q}"
         " --seed {params.seed:q} --threads {threads} --device {params.device:q}"
@@ -38,7 +38,7 @@ rule fid_classifier:
     conda:
         "../../envs/artrl.yaml"
     params:
-        args=classifier_args,
+        args=W.classifier_args,
         seed=config["seed"],
     shell:
         "python -m artrl.metrics.digits_features train {params.args:q} --seed {params.seed:q}"
@@ -57,7 +57,7 @@ rule fid_ref_stats:
     conda:
         "../../envs/artrl.yaml"
     params:
-        resolution=dataset_resolution,
+        resolution=W.dataset_resolution,
     shell:
         "python -m artrl.metrics.digits_features ref-stats --classifier {input:q}"
         " --resolution {params.resolution:q} --out {output:q} > {log:q} 2>&1"
@@ -66,7 +66,7 @@ rule fid_ref_stats:
 rule sample_shard:
     input:
         schedule="results/schedules/{dataset}/{name}/K{K}.json",
-        model=model_files,
+        model=W.model_files,
     output:
         "results/samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz",
     log:
@@ -82,10 +82,10 @@ rule sample_shard:
     resources:
         gpu=gpu_request,
     params:
-        dataset_config=model_json,
-        batch=fid_batch,
-        device=torch_device,
-        expect=schedule_expect,
+        dataset_config=W.model_json,
+        batch=W.fid_batch,
+        device=W.torch_device,
+        expect=W.schedule_expect,
     shell:
         "python -m artrl.sample --dataset-config {params.dataset_config:q}"
         " --schedule {input.schedule:q} --expect {params.expect:q} --solver {wildcards.solver:q}"
@@ -95,7 +95,7 @@ rule sample_shard:
 
 rule fid_cell:
     input:
-        unpack(fid_cell_inputs),
+        unpack(W.fid_cell_inputs),
     output:
         "results/fid/{dataset}/{solver}/{name}/K{K}.json",
     log:
@@ -109,11 +109,11 @@ rule fid_cell:
     resources:
         gpu=gpu_request,
     params:
-        features=fid_features,
-        blocks=fid_blocks,
-        meta=cell_meta,
-        device=torch_device,
-        feature_args=fid_feature_args,
+        features=W.fid_features,
+        blocks=W.fid_blocks,
+        meta=W.cell_meta,
+        device=W.torch_device,
+        feature_args=W.fid_feature_args,
     shell:
         "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref:q}"
         " --features {params.features:q} {params.feature_args:q}"
@@ -123,8 +123,8 @@ rule fid_cell:
 
 rule fid_table_heun:
     input:
-        unpack(fid_table_inputs),
-        costs=table_costs_file,
+        unpack(W.fid_table_inputs),
+        costs=W.table_costs_file,
     output:
         csv=report(
             "results/tables/{dataset}_fid.csv",
@@ -150,10 +150,10 @@ rule fid_table_heun:
     conda:
         "../../envs/artrl.yaml"
     params:
-        entries=fid_entries,
-        labels=labels_json,
-        paper=fid_paper_args,
-        digest=dataset_digest,
+        entries=W.fid_entries,
+        labels=W.labels_json,
+        paper=W.fid_paper_args,
+        digest=W.dataset_digest,
         seed=config["seed"],
     shell:
         "python -m artrl.report_images fid-table {params.entries:q}"
@@ -193,7 +193,7 @@ use rule fid_table_heun as fid_table with:
 
 rule fid_figure:
     input:
-        unpack(fid_table_inputs),
+        unpack(W.fid_table_inputs),
     output:
         report(
             "results/figures/{dataset}_fid_{solver}.png",
@@ -214,8 +214,8 @@ rule fid_figure:
     conda:
         "../../envs/artrl.yaml"
     params:
-        entries=fid_entries,
-        labels=labels_json,
+        entries=W.fid_entries,
+        labels=W.labels_json,
     shell:
         "python -m artrl.report_images fid-figure {params.entries:q}"
         " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"
@@ -223,7 +223,7 @@ rule fid_figure:
 
 rule sigma_figure:
     input:
-        sigma_figure_files,
+        W.sigma_figure_files,
     output:
         report(
             "results/figures/{dataset}_sigmas.png",
@@ -239,8 +239,8 @@ rule sigma_figure:
     conda:
         "../../envs/artrl.yaml"
     params:
-        entries=sigma_figure_args,
-        labels=labels_json,
+        entries=W.sigma_figure_args,
+        labels=W.labels_json,
     shell:
         "python -m artrl.report_images sigma-figure {params.entries:q}"
         " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"
@@ -248,7 +248,7 @@ rule sigma_figure:
 
 rule sample_grid:
     input:
-        sample_grid_files,
+        W.sample_grid_files,
     output:
         report(
             "results/figures/{dataset}_samples_nfe5.png",
@@ -264,8 +264,8 @@ rule sample_grid:
     conda:
         "../../envs/artrl.yaml"
     params:
-        entries=sample_grid_args,
-        labels=labels_json,
+        entries=W.sample_grid_args,
+        labels=W.labels_json,
     shell:
         "python -m artrl.report_images sample-grid {params.entries:q}"
         " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"

@@ -16,9 +16,9 @@ rule baseline_schedule:
     conda:
         "../../envs/artrl.yaml"
     params:
-        args=baseline_args,
+        args=W.baseline_args,
         seed=config["seed"],
-        digest=schedule_digest,
+        digest=W.schedule_digest,
     shell:
         "python -m artrl.schedules {params.args:q} --K {wildcards.K:q}"
         " --dataset {wildcards.dataset:q} --seed {params.seed:q}"
@@ -27,7 +27,7 @@ rule baseline_schedule:
 
 rule art_q_profile:
     input:
-        model_files,
+        W.model_files,
     output:
         "results/art/{dataset}/q_profile.npz",
     log:
@@ -42,10 +42,10 @@ rule art_q_profile:
     resources:
         gpu=gpu_request,
     params:
-        dataset_config=analytic_json,
-        heun=profile_args,
+        dataset_config=W.analytic_json,
+        heun=W.profile_args,
         seed=config["seed"],
-        device=torch_device,
+        device=W.torch_device,
     shell:
         "python -m artrl.art.analytic"
         " --dataset-config {params.dataset_config:q} --dataset {wildcards.dataset:q}"
@@ -68,9 +68,9 @@ rule art_analytic_schedule:
     conda:
         "../../envs/artrl.yaml"
     params:
-        dataset_config=analytic_schedule_json,
+        dataset_config=W.analytic_schedule_json,
         seed=config["seed"],
-        digest=schedule_digest,
+        digest=W.schedule_digest,
     shell:
         "python -m artrl.art.analytic --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} --dataset {wildcards.dataset:q} --seed {params.seed:q}"
@@ -79,7 +79,7 @@ rule art_analytic_schedule:
 
 rule transfer_schedule:
     input:
-        transfer_input,
+        W.transfer_input,
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
@@ -92,7 +92,7 @@ rule transfer_schedule:
     conda:
         "../../envs/artrl.yaml"
     params:
-        args=transfer_args,
+        args=W.transfer_args,
     shell:
         "python -m artrl.transfer --schedule {input:q} --K {wildcards.K:q} {params.args:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -100,7 +100,7 @@ rule transfer_schedule:
 
 rule gits_costs:
     input:
-        model_files,
+        W.model_files,
     output:
         "results/methods/{dataset}/{name}/gits_costs.npz",
     log:
@@ -114,10 +114,10 @@ rule gits_costs:
     resources:
         gpu=gpu_request,
     params:
-        dataset_config=method_json,
-        args=method_args,
+        dataset_config=W.method_json,
+        args=W.method_args,
         seed=config["seed"],
-        device=torch_device,
+        device=W.torch_device,
     shell:
         "python -m artrl.methods.gits --dataset-config {params.dataset_config:q} {params.args:q}"
         " --seed {params.seed:q} --device {params.device:q} --no-progress --save-costs {output:q}"
@@ -126,7 +126,7 @@ rule gits_costs:
 
 rule method_schedule:
     input:
-        unpack(method_inputs),
+        unpack(W.method_inputs),
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
@@ -140,13 +140,13 @@ rule method_schedule:
     resources:
         gpu=gpu_request,
     params:
-        module=method_module,
-        dataset_config=method_json,
-        args=method_args,
-        costs=gits_costs_args,
+        module=W.method_module,
+        dataset_config=W.method_json,
+        args=W.method_args,
+        costs=W.gits_costs_args,
         seed=config["seed"],
-        digest=schedule_digest,
-        device=torch_device,
+        digest=W.schedule_digest,
+        device=W.torch_device,
     shell:
         "python -m artrl.methods.{params.module:q} --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} {params.args:q} {params.costs:q} --seed {params.seed:q}"
@@ -159,7 +159,7 @@ rule method_schedule:
 # the schedules made by it are not rerun for a changed command).
 rule plugin_method_schedule:
     input:
-        unpack(method_inputs),
+        unpack(W.method_inputs),
     output:
         "results/schedules/{dataset}/{name}/K{K}.json",
     log:
@@ -173,12 +173,12 @@ rule plugin_method_schedule:
     resources:
         gpu=gpu_request,
     params:
-        module=plugin_module,
-        dataset_config=method_json,
-        args=method_args,
+        module=W.plugin_module,
+        dataset_config=W.method_json,
+        args=W.method_args,
         seed=config["seed"],
-        digest=schedule_digest,
-        device=torch_device,
+        digest=W.schedule_digest,
+        device=W.torch_device,
     shell:
         "python -m {params.module:q} --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} {params.args:q} --seed {params.seed:q}"
@@ -188,7 +188,7 @@ rule plugin_method_schedule:
 
 rule schedule_costs:
     input:
-        unpack(cost_inputs),
+        unpack(W.cost_inputs),
     output:
         "results/costs/{dataset}_{table}.csv",
     log:
@@ -199,14 +199,14 @@ rule schedule_costs:
     conda:
         "../../envs/artrl.yaml"
     params:
-        entries=cost_entries,
+        entries=W.cost_entries,
     shell:
         "python -m artrl.costs {params.entries:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sigma_k_figure:
     input:
-        sigma_k_files,
+        W.sigma_k_files,
     output:
         report(
             "results/figures/{dataset}_sigmas_K{K}.png",
@@ -220,8 +220,8 @@ rule sigma_k_figure:
     conda:
         "../../envs/artrl.yaml"
     params:
-        entries=sigma_k_args,
-        labels=labels_json,
+        entries=W.sigma_k_args,
+        labels=W.labels_json,
     shell:
         "python -m artrl.report_images sigma-figure {params.entries:q}"
         " --labels-json {params.labels:q} --title 'Every method at K={wildcards.K:q}'"
