@@ -1,7 +1,7 @@
 """ART-RL on the scale-free clock (the default, ``clock: log``; docs/art_clock.md).
 
-Algorithm 1 of arXiv 2601.18681 (§4) with three changes, each named in the README's
-deviations table:
+Algorithm 1 of arXiv 2601.18681 (§4) with three changes, each named in the
+deviations table of docs/art_rl_design.md §1:
 
 1. **The clock** (:mod:`artrl.art.clock`): the actor's Gaussian action a_k sets the fraction of
    the remaining clock coordinate that step k covers; the last learned step lands on the grid's

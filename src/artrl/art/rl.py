@@ -13,7 +13,7 @@ One iteration n (Algorithm 1), for a batch of B trajectories on the uniform t-gr
 * Lagrange step γ ← γ + a_γ (Σθ_kΔt − T)                                           (Eq. 23)
 
 Deviations from the paper's bare hyperparameters are options of :class:`ARTConfig`, each
-documented in README.md with the measurements that motivated it.
+documented in docs/art_rl_design.md §3 with the measurements that motivated it.
 """
 
 from __future__ import annotations
