@@ -101,3 +101,37 @@ def test_cli_profile_once_then_every_K_gives_the_direct_schedule(tmp_path):
                 str(tmp_path / "x.json"),
             ]
         )
+
+
+def test_cli_defaults_are_the_schema_defaults():
+    """One place for the analytic block's defaults: where the schema states one, it is the
+    CLI's (the workflow fills the schema's, a direct call gets the CLI's)."""
+    from pathlib import Path
+
+    import yaml
+
+    from artrl.art.analytic import ANALYTIC_DEFAULTS
+
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )
+
+    def find(node):
+        if isinstance(node, dict):
+            if "analytic" in node.get("properties", {}):
+                return node["properties"]["analytic"]
+            for v in node.values():
+                hit = find(v)
+                if hit is not None:
+                    return hit
+        elif isinstance(node, list):
+            for v in node:
+                hit = find(v)
+                if hit is not None:
+                    return hit
+        return None
+
+    props = find(schema)["properties"]
+    stated = {k: v["default"] for k, v in props.items() if "default" in v}
+    assert stated and {k: ANALYTIC_DEFAULTS[k] for k in stated} == stated
+    assert set(props) == set(ANALYTIC_DEFAULTS)

@@ -323,6 +323,18 @@ def fine_grid(T: float, steps: int, kind: str = "uniform", sigma_min: float = 2e
     raise ValueError(f"analytic.fine_grid must be 'uniform' or 'edm', got {kind!r}")
 
 
+#: the ``analytic:`` block's defaults, the config schema's (tests/test_art_analytic.py checks
+#: that the two agree; before, a direct CLI call used 1,000 fine steps, the workflow 2,000)
+ANALYTIC_DEFAULTS = {
+    "rollouts": 4096,
+    "fine_steps": 2000,
+    "fine_grid": "uniform",
+    "sigma_min": 2e-3,
+    "convention": "paper",
+    "proxy": "euler",
+}
+
+
 def check_settings(dcfg: dict, K: int | None = None) -> str | None:
     """What is wrong with a dataset entry's ``sigma_max`` and ``analytic`` block, or with
     ``K`` (the ranges of workflow/schemas/config.schema.yaml), or None: checked before the
@@ -406,20 +418,15 @@ def main(argv: list[str] | None = None):
     if problem:
         p.error(problem)
     T = float(dcfg["sigma_max"])
-    acfg = dcfg.get("analytic", {})
-    n = int(acfg.get("rollouts", 4096))
-    proxy = a.proxy or acfg.get("proxy", "euler")
+    acfg = {**ANALYTIC_DEFAULTS, **dcfg.get("analytic", {})}
+    n = int(acfg["rollouts"])
+    proxy = a.proxy or acfg["proxy"]
     if proxy not in PROXIES:
         p.error(f"analytic.proxy must be euler or heun, got {proxy!r}")
     if a.heun_profile and not a.save_profile:
         p.error("--heun-profile goes with --save-profile")
-    convention = acfg.get("convention", "paper")
-    fine = fine_grid(
-        T,
-        int(acfg.get("fine_steps", 1000)),
-        acfg.get("fine_grid", "uniform"),
-        float(acfg.get("sigma_min", 2e-3)),
-    )
+    convention = acfg["convention"]
+    fine = fine_grid(T, int(acfg["fine_steps"]), acfg["fine_grid"], float(acfg["sigma_min"]))
     meta = {"T": T, "rollouts": n, "convention": convention, "seed": a.seed}
     if a.profile:
         keys = (*meta, "fine_sigmas", "sigmas", "q")
