@@ -259,7 +259,7 @@ def test_table_with_cost_column(tmp_path):
 
 
 def test_small_w2_is_not_shown_as_zero():
-    from artrl.report import _fmt_w2
+    from artrl.report.tables import _fmt_w2
 
     assert [_fmt_w2(v) for v in (0.3449, 0.0012, 0.00049, 1.23e-6, 0.0, math.nan)] == [
         "0.345", "0.001", "4.9e-04", "1.2e-06", "0.000", "—"
