@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from artrl.io import read_json, run_cli, write_json
+from artrl.io import file_sha256, read_json, run_cli, write_json
 
 __all__ = [
     "EDM_PRETRAINED",
@@ -101,13 +101,8 @@ class TruncatedDownloadError(DownloadError):
     """A response body shorter (or longer) than its Content-Length."""
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
+#: hex sha256 of a file's bytes (the one implementation, artrl.io.file_sha256)
+sha256_file = file_sha256
 
 
 # ----------------------------------------------------------------------------------------------

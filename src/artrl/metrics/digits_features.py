@@ -30,7 +30,6 @@ results can differ in the last bits across machines or thread counts).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import sys
 import time
@@ -44,7 +43,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from artrl.device import DEVICE_HELP, device_arg
-from artrl.io import atomic_write, run_cli, write_json
+from artrl.io import atomic_write, file_sha256, run_cli, write_json
 from artrl.metrics.common import (
     CliHelpFormatter,
     feature_stats,
@@ -270,15 +269,6 @@ def load_classifier(
     model.load_state_dict(ckpt["state_dict"])
     model.to(device).eval()
     return model, ckpt
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (identifies the feature network in reference stats)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class DigitsFeatureExtractor:

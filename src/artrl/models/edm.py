@@ -60,6 +60,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from artrl.io import file_sha256
+
 __all__ = [
     "PERSISTENCE_VERSION",
     "EDMPickleError",
@@ -329,15 +331,6 @@ def _patch_attention(module: types.ModuleType) -> bool:
 
 # ----------------------------------------------------------------------------------------------
 # Loading
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _find_unloaded(obj: Any, seen: set[int] | None = None, depth: int = 0) -> UnloadedObject | None:
