@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import artrl
-from artrl.io import InputError
+from artrl.io import REMAKE, InputError, read_json
 
 
 class ReportError(InputError):
@@ -77,6 +77,20 @@ def _split_entry(entry: str) -> tuple[str, Path]:
         return name, Path(path)
     path = Path(entry)
     return path.parent.name, path
+
+
+def read_object(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON object file (a metrics or FID result); a missing, unreadable, torn or non-object
+    file is a ReportError naming it."""
+    try:
+        d = read_json(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise ReportError(str(e)) from None
+    except OSError as e:
+        raise ReportError(f"{path}: cannot read ({e})") from None
+    if not isinstance(d, dict):
+        raise ReportError(f"{path}: expected a JSON object; {REMAKE}")
+    return d
 
 
 def _opt_float(d: dict, key: str, path: str) -> float | None:

@@ -33,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from artrl.io import read_json, write_text
-from artrl.report.common import PROVENANCE_COLUMNS, ReportError, provenance_footer
+from artrl.io import write_text
+from artrl.report.common import PROVENANCE_COLUMNS, ReportError, provenance_footer, read_object
 from artrl.report.records import load_fid_file, load_metrics
 
 COLUMNS = (
@@ -86,12 +86,7 @@ def load_cell(entry: str) -> Cell:
     """One ``ROW|MADE_ON|TARGET=PATH`` entry; PATH is a W2 metrics JSON or an FID JSON."""
     row, made_on, target, path = _split(entry)
     p = str(path)
-    try:
-        d = read_json(path)
-    except (FileNotFoundError, ValueError) as e:
-        raise ReportError(str(e)) from None
-    if not isinstance(d, dict):
-        raise ReportError(f"{p}: expected a JSON object")
+    d = read_object(path)
     schedule = path.parent.name  # results/{metrics,fid/<solver>}/<dataset>/<name>/K<K>.json
     if "w2_exact" in d:
         m = load_metrics([f"{schedule}={p}"])[0]

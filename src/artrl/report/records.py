@@ -14,8 +14,8 @@ import numpy as np
 
 from artrl import registry
 from artrl.cells import check_cell
-from artrl.io import REMAKE, InputError, read_json
-from artrl.report.common import ReportError, _opt_float, _split_entry
+from artrl.io import InputError
+from artrl.report.common import ReportError, _opt_float, _split_entry, read_object
 from artrl.schedules import Schedule, ScheduleError
 
 # ----------------------------------------------------------------------------------------------
@@ -45,12 +45,7 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
     for entry in entries:
         name, path = _split_entry(entry)
         p = str(path)
-        try:
-            d = read_json(path)
-        except (FileNotFoundError, ValueError) as e:
-            raise ReportError(str(e)) from None
-        if not isinstance(d, dict):
-            raise ReportError(f"{p}: expected a JSON object")
+        d = read_object(path)
         for key in ("K", "w2_exact"):
             if key not in d:
                 raise ReportError(f"{p}: missing key {key!r}")
@@ -195,14 +190,7 @@ def load_fid_file(
     """
     name, path = _split_entry(entry)
     p = str(path)
-    try:
-        d = read_json(path)
-    except (FileNotFoundError, ValueError) as e:
-        raise ReportError(str(e)) from None
-    except OSError as e:
-        raise ReportError(f"{p}: cannot read ({e})") from None
-    if not isinstance(d, dict):
-        raise ReportError(f"{p}: expected a JSON object; {REMAKE}")
+    d = read_object(path)
     expect = {"name": name} if "name" in d and "=" in entry else {}
     if dataset is not None and "dataset" in d:
         expect["dataset"] = dataset
