@@ -188,14 +188,6 @@ def fid_blocks(feats_gen: Any, ref_mu: Any, ref_sigma: Any, blocks: int = 1) -> 
 # --------------------------------------------------------------------------- files
 
 
-def _read_npz(
-    path: Path, keys: Sequence[str], what: str, optional: Sequence[str] = ()
-) -> list[np.ndarray | None]:
-    """Arrays ``keys`` (+ ``optional`` ones, ``None`` if absent) of an npz; errors name it and
-    the fix (:func:`artrl.io.read_npz`)."""
-    return read_npz(path, keys, what, optional)
-
-
 def load_shards(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate sample shards into ``(images uint8 [N, H, W, C], seeds int64 [N])``.
 
@@ -212,7 +204,7 @@ def load_shards(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
         p = Path(p)
         if not p.is_file():
             raise FileNotFoundError(f"{p}: shard file not found")
-        images, seeds = _read_npz(
+        images, seeds = read_npz(
             p, ("images", "seeds"), "shard (expected 'images' uint8 [N, H, W, C], 'seeds' [N])"
         )
         if images.dtype != np.uint8 or images.ndim != 4:
