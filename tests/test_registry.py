@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import _job_counts
 
 from artrl import registry
 
@@ -328,17 +329,6 @@ def plugin_dry_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path,
         cwd=REPO, capture_output=True, text=True, timeout=180, env=env,
     )  # fmt: skip
     return r, work, env
-
-
-def _job_counts(text: str) -> dict[str, int]:
-    i = text.index("Job stats:")
-    counts: dict[str, int] = {}
-    for line in text[i:].splitlines()[3:]:
-        m = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
-        if not m:
-            break
-        counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def _commands(text: str, start: str) -> list[str]:
