@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -265,7 +266,8 @@ def tiny_chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_inputs")
     pkl = write_tiny_edm_pickle(root / "tiny-edm.pkl", label_dim=10, resolution=8)
     inc = root / "tiny-inception.pt"
-    with _no_warning_check():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated
         torch.jit.script(TinyInception()).save(str(inc))
     rng = np.random.default_rng(0)
     imgs = torch.as_tensor(rng.integers(0, 256, (64, 3, 8, 8)), dtype=torch.float32)
@@ -295,19 +297,6 @@ def tiny_chain(tmp_path_factory):
     pristine = root / "pristine"
     shutil.copytree(work / "results", pristine)  # copy2: the mtimes are kept
     return work, cfg_file, pristine
-
-
-def _no_warning_check():
-    import contextlib
-    import warnings
-
-    @contextlib.contextmanager
-    def quiet():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated
-            yield
-
-    return quiet()
 
 
 def _restore(work: Path, pristine: Path) -> None:
