@@ -27,17 +27,22 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+# before the rules: Snakemake applies global constraints to the rules defined after them ({rep}
+# may be empty, "" for replicate 0, which only its constraint allows)
+wildcard_constraints:
+    dataset=DATASET_RE,
+    K=r"[1-9][0-9]*",
+    rep=REP_RE,
+
+
 include: "workflow/rules/schedules.smk"
 include: "workflow/rules/art.smk"
 include: "workflow/rules/gauss1d.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/edm.smk"
 include: "workflow/rules/cross_dataset.smk"
-
-
-wildcard_constraints:
-    dataset=DATASET_RE,
-    K=r"[1-9][0-9]*",
 
 
 rule all:

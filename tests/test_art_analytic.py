@@ -135,3 +135,44 @@ def test_cli_defaults_are_the_schema_defaults():
     stated = {k: v["default"] for k, v in props.items() if "default" in v}
     assert stated and {k: ANALYTIC_DEFAULTS[k] for k in stated} == stated
     assert set(props) == set(ANALYTIC_DEFAULTS)
+
+
+def test_cli_records_the_numerics_of_the_profile(tmp_path):
+    """Issue 16: the q-profile npz and the schedule record the torch threads / CPU kernels the
+    profile was computed with; a schedule from a reused profile carries the profile's record
+    (so it is the same file as a direct one), and an older profile without it gives None."""
+    import json
+
+    import torch
+
+    from artrl.art.analytic import main
+    from artrl.device import numerics_record
+    from artrl.io import write_npz
+    from artrl.schedules import load_for_slot
+
+    dcfg = {
+        "model": {"type": "gaussian", "std": 1.0, "dim": 1},
+        "sigma_max": 3.0,
+        "analytic": {"rollouts": 64, "fine_steps": 50},
+    }
+    common = ["--dataset-config", json.dumps(dcfg), "--dataset", "g", "--seed", "1"]
+    n = torch.get_num_threads()
+    try:
+        prof = tmp_path / "q.npz"
+        main([*common, "--threads", "2", "--save-profile", str(prof)])
+        rec = json.loads(str(np.load(prof)["numerics"]))
+        assert rec == numerics_record() and rec["torch_threads"] == 2
+        out = main([*common, "--threads", "1", "--K", "4", "--profile", str(prof),
+                    "--out", str(tmp_path / "r.json")])  # fmt: skip
+        assert torch.get_num_threads() == 1
+        assert load_for_slot(out, {"dataset": "g", "K": 4}).extra["numerics"] == rec
+        direct = main([*common, "--K", "4", "--out", str(tmp_path / "d.json")])
+        assert load_for_slot(direct, {"K": 4}).extra["numerics"]["torch_threads"] == 1
+        with np.load(prof) as z:
+            old = {k: z[k] for k in z.files if k != "numerics"}
+        write_npz(tmp_path / "old.npz", **old)
+        out = main([*common, "--K", "4", "--profile", str(tmp_path / "old.npz"),
+                    "--out", str(tmp_path / "o.json")])  # fmt: skip
+        assert load_for_slot(out, {"K": 4}).extra["numerics"] is None
+    finally:
+        torch.set_num_threads(n)

@@ -58,6 +58,7 @@ def test_cli_writes_valid_schedule(tmp_path):
     s = Schedule.load(out)
     assert s.K == K and s.sigmas[0] == T and s.sigmas[-1] == 0.0 and s.seed == 3
     assert len(s.extra["theta_mean"]) == K
+    assert "numerics" not in s.extra  # rollouts from before artrl.art.train recorded them
 
 
 def test_cli_names_a_bad_rollouts_file(tmp_path, capsys):

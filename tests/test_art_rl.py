@@ -368,3 +368,37 @@ def test_checkpoint_is_plain_tensors_and_resumes_bit_for_bit(tmp_path, clock):
         np.testing.assert_array_equal(getattr(again, k), getattr(whole, k))
     for a, b in zip(whole.actor.parameters(), again.actor.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_rollouts_record_the_numerics_and_distill_keeps_them(tmp_path):
+    """Issue 16: rollouts.npz says which torch threads / CPU kernels trained the policy, and
+    the distilled schedule carries that record in its ``extra`` (and still loads for its slot)."""
+    import json
+
+    from artrl.art.distill import main as distill_main
+    from artrl.device import numerics_record
+    from artrl.schedules import load_for_slot
+
+    n = torch.get_num_threads()
+    try:
+        js = json.dumps(small())
+        train_main(["--dataset-config", js, "--K", "8", "--out-dir", str(tmp_path), "--threads",
+                    "2", "--no-progress"])  # fmt: skip
+        assert torch.get_num_threads() == 2
+        rec = json.loads(str(np.load(tmp_path / "rollouts.npz")["numerics"]))
+        assert rec == numerics_record() and rec["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(n)
+    out = distill_main(["--rollouts", str(tmp_path / "rollouts.npz"), "--dataset", "g",
+                        "--out", str(tmp_path / "s.json")])  # fmt: skip
+    s = load_for_slot(out, {"dataset": "g", "K": 8})
+    assert s.extra["numerics"] == rec
+
+
+def test_threads_0_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        train_main(["--dataset-config", "{}", "--K", "4", "--out-dir", str(tmp_path / "o"),
+                    "--threads", "0"])  # fmt: skip
+    assert e.value.code == 2
+    assert "argument --threads: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

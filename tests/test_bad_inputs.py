@@ -395,3 +395,19 @@ def test_a_yaml_error_names_the_file_and_the_line(tmp_path):
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert "config.yaml: not valid YAML" in out and "line 5" in out, out[-2000:]
+
+
+def test_a_replicates_cell_reads_its_own_offset_seeds(tmp_path):
+    """Replicate r of a cell (issue 16) holds the seeds offset … offset + samples − 1."""
+    from artrl.cells import check_shards
+    from artrl.io import InputError
+
+    cell = {**CELL, "seed_offset": 40}
+    a = _shard(tmp_path / "seeds40-49.npz", method="edm", digest="ffffffffffff", lo=40, hi=49)
+    b = _shard(tmp_path / "seeds50-59.npz", method="edm", digest="ffffffffffff", lo=50, hi=59)
+    assert check_shards([a, b], cell) == {"schedule_sha256": "e" * 64}
+    # replicate 0's shards are not this replicate's
+    c = _shard(tmp_path / "seeds0-9.npz", method="edm", digest="ffffffffffff", lo=0, hi=9)
+    d = _shard(tmp_path / "seeds10-19.npz", method="edm", digest="ffffffffffff", lo=10, hi=19)
+    with pytest.raises(InputError, match="not the cell's seeds 40-59"):
+        check_shards([c, d], cell)

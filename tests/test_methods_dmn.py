@@ -130,3 +130,21 @@ def test_module_help_runs_as_a_program(module):
     )
     assert r.returncode == 0, r.stderr
     assert "--dataset-config" in r.stdout and "--solver" in r.stdout
+
+
+def test_cli_records_the_numerics(tmp_path):
+    """Issue 16: the schedule's extra records the torch threads / CPU kernels of the run."""
+    import torch
+
+    from artrl.device import numerics_record
+    from artrl.schedules import load_for_slot
+
+    args = ["--dataset-config", _cfg(), "--K", "4", "--dataset", "g", "--threads", "2"]
+    n = torch.get_num_threads()
+    try:
+        main([*args, "--out", str(tmp_path / "a.json")])
+        s = load_for_slot(tmp_path / "a.json", {"dataset": "g", "K": 4})
+        assert s.extra["numerics"] == numerics_record()
+        assert s.extra["numerics"]["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(n)

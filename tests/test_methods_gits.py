@@ -211,3 +211,35 @@ def test_cli_cost_cache_is_shared_across_K(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*base, "--K", "3"])
     assert "--K and --out go together" in capsys.readouterr().err
+
+
+def test_cli_records_the_numerics_of_the_costs(tmp_path):
+    """Issue 16: the cost matrix and the schedule record the torch threads / CPU kernels that
+    computed the costs; a schedule from saved costs carries the costs' record (None for a cost
+    file from before it was recorded) and still loads for its slot."""
+    from artrl.device import numerics_record
+    from artrl.io import write_npz
+    from artrl.schedules import load_for_slot
+
+    cfg = _cfg(trajectories=16, fine_steps=20)
+    base = ["--dataset-config", cfg, "--dataset", "g", "--seed", "1", "--no-progress"]
+    costs = tmp_path / "costs.npz"
+    n = torch.get_num_threads()
+    try:
+        main([*base, "--threads", "2", "--save-costs", str(costs)])
+        rec = json.loads(str(np.load(costs)["numerics"]))
+        assert rec == numerics_record() and rec["torch_threads"] == 2
+        out = main([*base, "--threads", "1", "--K", "3", "--costs", str(costs),
+                    "--out", str(tmp_path / "c.json")])  # fmt: skip
+        assert torch.get_num_threads() == 1
+        assert load_for_slot(out, {"dataset": "g", "K": 3}).extra["numerics"] == rec
+        direct = main([*base, "--K", "3", "--out", str(tmp_path / "d.json")])
+        assert load_for_slot(direct, {"K": 3}).extra["numerics"]["torch_threads"] == 1
+        with np.load(costs) as z:
+            old = {k: z[k] for k in z.files if k != "numerics"}
+        write_npz(tmp_path / "old.npz", **old)
+        out = main([*base, "--K", "3", "--costs", str(tmp_path / "old.npz"),
+                    "--out", str(tmp_path / "o.json")])  # fmt: skip
+        assert load_for_slot(out, {"K": 3}).extra["numerics"] is None
+    finally:
+        torch.set_num_threads(n)

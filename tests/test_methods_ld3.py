@@ -109,6 +109,7 @@ def test_cli_writes_valid_deterministic_schedule(tmp_path, capsys):
     assert (s.method, s.dataset, s.K, s.seed, s.config_digest) == ("ld3", "g", 4, 2, "zz")
     e = s.extra
     assert e["solver"] == "euler" and e["loss_final"] < e["loss_init"]
+    assert e["numerics"]["torch_threads"] == 1  # --threads' default (issue 16)
     assert e["teacher_denoiser_calls"] == 31  # Heun on 16 intervals: 2·16 − 1
     # teacher + per iteration: K on the training half and K on the validation half, + 4 K
     assert e["denoiser_calls"] == 31 + 4 * (2 * 30 + 4)

@@ -66,6 +66,12 @@ def test_train_reaches_accuracy_and_writes_report(trained, capsys):
     assert report["n_test"] + report["n_train"] == 1797
     assert report["epochs"] == EPOCHS and report["resolution"] == 8
     assert report["sha256"] == DF.file_sha256(trained["ckpt"])
+    # the numerics the weights were computed with (issue 16): --threads' default, 1
+    assert report["numerics"]["torch_threads"] == 1 == report["threads"]
+    assert report["numerics"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    info = torch.load(trained["ckpt"], weights_only=True)["info"]
+    assert info["numerics"] == report["numerics"]
+    assert load_ref_stats(trained["ref"]).meta["numerics"]["torch_threads"] == 1
     print(f"classifier: test acc {report['test_accuracy']:.4f}, {trained['seconds']:.1f} s")
 
 
@@ -208,6 +214,7 @@ def test_fid_cli_end_to_end(trained, tmp_path):
     assert len(rep["fid_blocks"]["fids"]) == 3 and rep["ref"] == str(trained["ref"])
     assert rep["shards"] == [str(s1), str(s2)] and rep["features"] == "digits"
     assert rep["seed_min"] == 1000
+    assert rep["numerics"]["torch_threads"] == 1  # --threads' default (issue 16)
 
 
 def test_fid_cli_refuses_stats_of_another_classifier(trained, tmp_path, capsys):

@@ -453,3 +453,27 @@ def test_cli_meta_errors(tmp_path, monkeypatch, capsys):
         assert F.main([*argv, "--meta", meta, "--out", str(out)]) == 2
         assert msg in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_records_the_numerics(tmp_path, monkeypatch):
+    """Issue 16: the report records the torch threads / CPU kernels of the feature extraction;
+    the command restores the process's thread count afterwards."""
+    import torch
+
+    from artrl.device import numerics_record
+
+    monkeypatch.setitem(F.FEATURE_BUILDERS, "stub", lambda args: _Stub())
+    a = _shard(tmp_path / "a.npz", range(0, 6))
+    save_ref_stats(
+        tmp_path / "ref.npz", *feature_stats(np.random.default_rng(0).normal(size=(9, 2)))
+    )
+    out = tmp_path / "fid.json"
+    argv = ["--shards", str(a), "--ref", str(tmp_path / "ref.npz"), "--features", "stub"]
+    n = torch.get_num_threads()
+    want = 1 if n != 1 else 2
+    assert F.main([*argv, "--threads", str(want), "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())["numerics"]
+    assert rec["torch_threads"] == want and torch.get_num_threads() == n
+    assert {k: v for k, v in rec.items() if k != "torch_threads"} == {
+        k: v for k, v in numerics_record().items() if k != "torch_threads"
+    }

@@ -124,6 +124,30 @@ def test_cli(tmp_path):
     W.main(["--schedule", str(sp), "--solver", "heun", "--out", str(out)])
     r = json.loads(out.read_text())
     assert r["w2_mc"] is None and r["nfe"] == 19 and r["seed"] is None
+    assert "replicate" not in r and r["numerics"]["torch_threads"] == 1
+
+
+def test_cli_records_its_replicate_and_threads(tmp_path):
+    """A replicate's metrics (issue 16) say which replicate and seed they are, and the torch
+    threads they ran with; a negative replicate is refused."""
+    import torch
+
+    sched = S.Schedule(S.uniform(5, 3.0), "uniform", "gaussian1d", 5, config_digest="dd")
+    sp = sched.save(tmp_path / "s.json")
+    out = tmp_path / "w2.json"
+    before = torch.get_num_threads()
+    try:
+        W.main(
+            ["--schedule", str(sp), "--mc-samples", "100", "--seed", "1000000", "--replicate",
+             "1", "--threads", "2", "--out", str(out)]
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    r = json.loads(out.read_text())
+    assert r["replicate"] == 1 and r["replicate_seed"] == 1000000 and r["seed"] == 1000000
+    assert r["numerics"]["torch_threads"] == 2
+    with pytest.raises(SystemExit):
+        W.main(["--schedule", str(sp), "--replicate", "-1", "--out", str(out)])
 
 
 def test_cli_bad_schedule(tmp_path, capsys):

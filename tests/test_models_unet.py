@@ -219,3 +219,40 @@ def test_cli_conditional(tmp_path):
     m = load_model(out)
     assert m.label_dim == 10 and m.meta["conditional"] is True
     assert isinstance(m.net, UNet)
+
+
+def test_cli_threads_0_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--steps", "1", "--out", str(tmp_path / "m.pt"), "--threads", "0"])
+    assert e.value.code == 2
+    assert "argument --threads: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cli_records_numerics_and_same_threads_give_the_same_bytes(tmp_path):
+    """Issue 16: the weights depend on torch's thread count, so --threads is explicit and the
+    model records the numerics it ran with. Two runs with the same --threads write the same
+    bytes; whether 1 and 2 threads differ depends on the kernels, and is not asserted."""
+    args = "--steps 3 --batch 8 --channels 8 --num-blocks 1 --warmup-steps 1 --no-progress"
+    runs = {}
+    for name, threads in (("a1", 1), ("b2", 2), ("c1", 1), ("d2", 2)):
+        out = tmp_path / name / "model.pt"
+        main([*args.split(), "--out", str(out), "--threads", str(threads)])
+        assert torch.get_num_threads() == threads
+        meta = load_model(out).meta
+        info = json.loads((out.parent / "model.pt.json").read_text())
+        for rec in (meta["numerics"], info["numerics"]):
+            assert rec["torch_threads"] == threads == meta["threads"]
+            assert rec["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+            assert rec["torch"] == torch.__version__
+        runs[name] = out
+    assert runs["a1"].read_bytes() == runs["c1"].read_bytes()
+    assert runs["b2"].read_bytes() == runs["d2"].read_bytes()
+
+
+def test_cli_default_threads_is_1(tmp_path):
+    out = tmp_path / "model.pt"
+    torch.set_num_threads(2)  # the fixture restores the count
+    main(["--steps", "1", "--batch", "8", "--channels", "8", "--num-blocks", "1",
+          "--no-progress", "--out", str(out)])  # fmt: skip
+    assert load_model(out).meta["numerics"]["torch_threads"] == 1

@@ -55,3 +55,44 @@ def test_cli_writes_shard(tiny_model, tmp_path):
 def test_cli_rejects_bad_seed_range(tmp_path):
     with pytest.raises(SystemExit):
         main(["--dataset-config", "{}", "--schedule", "x", "--seeds", "9-3", "--out", "o"])
+
+
+@pytest.fixture
+def keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_cli_records_numerics_in_the_shard_meta(tiny_model, tmp_path, keep_threads):
+    """The shard's meta says which threads and CPU kernels computed it (issue 16); a shard
+    written before that key existed is still read (artrl.cells.read_shard_meta)."""
+    from artrl.cells import read_shard_meta
+    from artrl.device import numerics_record
+    from artrl.io import write_npz
+
+    s = Schedule(edm(2, 80.0, 0.002, convention="code"), "edm", "digits", 2)
+    sp = s.save(tmp_path / "s.json")
+    dcfg = json.dumps({"model": {"type": "unet", "path": str(tiny_model)}, "sigma_max": 80.0})
+    args = ["--dataset-config", dcfg, "--schedule", str(sp), "--solver", "euler",
+            "--seeds", "0-1", "--batch", "2", "--no-progress"]  # fmt: skip
+    for threads in (1, 2):
+        out = tmp_path / f"shard{threads}.npz"
+        main([*args, "--threads", str(threads), "--out", str(out)])
+        meta, seeds = read_shard_meta(out)
+        assert meta["numerics"] == numerics_record()
+        assert meta["numerics"]["torch_threads"] == threads
+        assert meta["schedule_sha256"] and list(seeds) == [0, 1]
+    old = {k: v for k, v in meta.items() if k != "numerics"}
+    z = np.load(out)
+    write_npz(tmp_path / "old.npz", images=z["images"], seeds=z["seeds"], meta=json.dumps(old))
+    assert read_shard_meta(tmp_path / "old.npz")[0] == old
+
+
+def test_cli_refuses_threads_0(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--dataset-config", "{}", "--schedule", "x", "--seeds", "0-3", "--threads", "0",
+              "--out", str(tmp_path / "o.npz")])  # fmt: skip
+    assert e.value.code == 2
+    assert "argument --threads: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o.npz").exists()

@@ -112,6 +112,34 @@ def test_tiny_edm_chain_runs_through_the_cifar10_rules(tiny_edm):
     assert len(fid["fid_blocks"]["fids"]) == 2  # two disjoint seed blocks of 10
 
 
+def test_tiny_edm_chain_with_two_replicates_reports_mean_and_spread(tiny_edm):
+    """Issue 16: `replicates: 2` trains ART-RL again with the second replicate's seed, samples
+    the disjoint seeds 20-39 and writes mean, sample std and n_replicates into the table."""
+    work, cfg_file = tiny_edm
+    target = "results/tables/tinyedm_fid.csv"
+    args = ["--cores", "2", "--show-failed-logs", target, "--config", "replicates=2"]
+    r = _snakemake(args, work, cfg_file)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    rows = list(csv.DictReader((work / target).open()))
+    assert [row["name"] for row in rows] == ["uniform", "edm", "art_rl"]
+    cells = {}
+    for rep in ("", "rep1/"):
+        path = work / f"results/{rep}fid/tinyedm/heun/art_rl/K3.json"
+        cells[rep] = yaml.safe_load(path.read_text())
+    assert (cells[""]["replicate"], cells["rep1/"]["replicate"]) == (0, 1)
+    assert (cells[""]["seed_min"], cells["rep1/"]["seed_min"]) == (0, 20)
+    assert cells["rep1/"]["replicate_seed"] - cells[""]["replicate_seed"] == 1_000_000
+    sched = yaml.safe_load((work / "results/rep1/schedules/tinyedm/art_rl/K3.json").read_text())
+    assert sched["seed"] == cells["rep1/"]["replicate_seed"]
+    # each replicate's cell value is the mean of its two seed blocks (FidRecord.fid)
+    fids = [sum(cells[rep]["fid_blocks"]["fids"]) / 2 for rep in ("", "rep1/")]
+    for row in rows:
+        assert row["n_replicates"] == "2"
+    art = rows[2]
+    assert float(art["fid_NFE5"]) == pytest.approx(sum(fids) / 2, rel=1e-6)
+    assert float(art["fid_sd_NFE5"]) == pytest.approx(abs(fids[0] - fids[1]) / 2**0.5, rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "target,extras,art,shards,cells",
     [

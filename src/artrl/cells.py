@@ -69,7 +69,8 @@ def check_shards(paths: Sequence[str | os.PathLike], cell: dict[str, Any]) -> di
 
     A shard's seeds must be the range its metadata names, and every shard must come from the
     same schedule file. With ``cell["samples"]`` the shards together must hold the seeds
-    0 … samples − 1 exactly.
+    0 … samples − 1 exactly, or offset … offset + samples − 1 with ``cell["seed_offset"]``
+    (replicate r of a cell: offset r·samples, issue 16).
     """
     digests: dict[str, str] = {}
     seeds = []
@@ -96,12 +97,13 @@ def check_shards(paths: Sequence[str | os.PathLike], cell: dict[str, Any]) -> di
         )
     n = cell.get("samples")
     if n is not None:
+        offset = int(cell.get("seed_offset", 0))
         got = np.sort(np.concatenate([np.asarray(s) for s in seeds]))
-        if not np.array_equal(got, np.arange(n)):
+        if not np.array_equal(got, np.arange(offset, offset + n)):
             raise InputError(
                 f"the shards {[str(p) for p in paths]} hold {got.size} seeds "
                 f"({got.min() if got.size else '-'}-{got.max() if got.size else '-'}), not the "
-                f"cell's seeds 0-{n - 1}; delete them and rerun (the workflow remakes them)"
+                f"cell's seeds {offset}-{offset + n - 1}; {REMAKE}"
             )
     return {"schedule_sha256": next(iter(digests.values()))}
 

@@ -17,6 +17,12 @@ where tensors and generators live.
 Generators follow the model: :func:`generator` makes a seeded ``torch.Generator`` on the device
 of the network it feeds (NVlabs/edm ``generate.py`` draws its latents the same way), and
 :func:`model_device` says which device that is.
+
+Numerics: torch's intra-op CPU thread count changes how reductions are split, and so the last
+bits of a result (a trained model's weights among them). Every command that runs torch takes
+``--threads N`` (:func:`threads_arg`, default 1), sets it with :func:`set_threads`, and records
+:func:`numerics_record` (threads, ATen's CPU dispatch level, the oneDNN / ATen ISA overrides,
+torch's version) in its output, so a result says which numerics made it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ __all__ = [
     "claim_gpu",
     "generator",
     "model_device",
+    "THREADS_HELP",
+    "threads_arg",
+    "set_threads",
+    "numerics_record",
 ]
 
 DEVICE_CHOICES = "cpu | cuda | cuda:N | auto"
@@ -48,6 +58,10 @@ DEVICE_HELP = (
     "else the cpu with a notice)"
 )
 LOCK_DIR_ENV = "ARTRL_GPU_LOCK_DIR"
+THREADS_HELP = (
+    "torch intra-op CPU threads: the numerics depend on it, so the workflow passes a fixed "
+    "value from the config (torch_threads), never the machine's core count"
+)
 
 _claimed: dict[int, object] = {}  # GPU index -> open lock file, held for the process's life
 
@@ -177,3 +191,49 @@ def model_device(model) -> torch.device:
         if inner is not None and inner is not model:
             return model_device(inner)
     return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# Numerics: the thread count and CPU kernels a result was computed with
+
+
+def numerics_record() -> dict:
+    """What decides this process's CPU numerics, as a JSON-serialisable dict: torch's intra-op
+    thread count, ATen's CPU dispatch level (``"AVX2"``, ``"AVX512"``, ...), the
+    ``ONEDNN_MAX_CPU_ISA`` and ``ATEN_CPU_CAPABILITY`` overrides (None when unset) and torch's
+    version."""
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
+        "torch": str(torch.__version__),
+    }
+
+
+def set_threads(n: int) -> dict:
+    """``torch.set_num_threads(n)`` for an int ``n >= 1``; returns :func:`numerics_record`.
+
+    Raises ValueError naming ``n`` otherwise (0 would not mean "torch's default" here: a
+    command's numerics never follow the machine's core count)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"torch threads must be an integer >= 1, got {n!r}")
+    torch.set_num_threads(n)
+    return numerics_record()
+
+
+def _threads_type(text: str) -> int:
+    """``argparse`` type of ``--threads``: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {v}")
+    return v
+
+
+def threads_arg(parser: argparse.ArgumentParser) -> argparse.Action:
+    """Add the shared ``--threads N`` option (an integer >= 1, default 1) to ``parser``; the
+    command then calls :func:`set_threads` with it."""
+    return parser.add_argument("--threads", type=_threads_type, default=1, help=THREADS_HELP)

@@ -11,7 +11,9 @@ same whichever way the seeds are split into shards.
 
 A shard is written atomically (a temporary file renamed into place) and holds no timings, so a
 job killed at any point leaves no output, and its rerun writes the same bytes as an
-uninterrupted run.
+uninterrupted run. Its ``meta`` records the numerics it was computed with (``numerics``:
+:func:`artrl.device.numerics_record`, ``--threads`` default 1); shards written before that key
+existed are read as before.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from artrl.device import DEVICE_HELP, device_arg, generator
+from artrl.device import (
+    DEVICE_HELP,
+    device_arg,
+    generator,
+    numerics_record,
+    set_threads,
+    threads_arg,
+)
 from artrl.io import InputError, file_sha256, run_cli, write_npz
 from artrl.schedules import load_for_slot, parse_expect
 from artrl.solvers import SOLVERS, CountingDenoiser, nfe, sample
@@ -127,11 +136,11 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--seeds", type=_parse_seeds, required=True, help="inclusive range, e.g. 0-999")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
-    p.add_argument("--threads", type=int, default=1)
+    threads_arg(p)
     p.add_argument("--out", required=True)
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     dcfg = load_dataset_config(a.dataset_config)
     sched = load_for_slot(a.schedule, parse_expect(a.expect))
     bundle = build(dcfg["model"], sched.sigma_max, a.device)
@@ -174,6 +183,7 @@ def main(argv: list[str] | None = None) -> Path:
         "solver": a.solver,
         "nfe": calls,
         "seeds": [a.seeds.start, a.seeds.stop - 1],
+        "numerics": numerics_record(),  # threads and CPU kernels the images were computed with
     }
     write_npz(a.out, images=images, seeds=seeds, meta=np.array(json.dumps(meta)))
     print(f"{len(seeds)} images, NFE {calls}, {seconds:.1f} s -> {a.out}")

@@ -6,12 +6,12 @@ rule art_train:
     input:
         W.model_files,
     output:
-        rollouts="results/art/{dataset}/{name}/K{K}/rollouts.npz",
-        train_log="results/art/{dataset}/{name}/K{K}/train_log.csv",
+        rollouts="results/{rep}art/{dataset}/{name}/K{K}/rollouts.npz",
+        train_log="results/{rep}art/{dataset}/{name}/K{K}/train_log.csv",
     log:
-        "results/logs/art_train/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}art_train/{dataset}/{name}/K{K}.log",
     benchmark:
-        "results/benchmarks/art_train/{dataset}/{name}/K{K}.tsv"
+        "results/benchmarks/{rep}art_train/{dataset}/{name}/K{K}.tsv"
     wildcard_constraints:
         name=ART_RL_RE,
     conda:
@@ -21,22 +21,23 @@ rule art_train:
         gpu=gpu_request,
     params:
         dataset_config=W.art_train_json,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        torch_threads=W.torch_threads("art_train"),
         out_dir=W.art_out_dir,
         device=W.torch_device,
     shell:
         "python -m artrl.art.train --dataset-config {params.dataset_config:q}"
-        " --K {wildcards.K:q} --seed {params.seed:q} --threads {threads}"
+        " --K {wildcards.K:q} --seed {params.seed:q} --threads {params.torch_threads:q}"
         " --device {params.device:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule art_distill:
     input:
-        "results/art/{dataset}/{name}/K{K}/rollouts.npz",
+        "results/{rep}art/{dataset}/{name}/K{K}/rollouts.npz",
     output:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/art_distill/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}art_distill/{dataset}/{name}/K{K}.log",
     benchmark:
         SCHEDULE_BENCHMARK
     wildcard_constraints:
@@ -44,7 +45,7 @@ rule art_distill:
     conda:
         "../../envs/artrl.yaml"
     params:
-        seed=config["seed"],
+        seed=W.rep_seed,
         digest=W.schedule_digest,
     shell:
         "python -m artrl.art.distill --rollouts {input:q} --dataset {wildcards.dataset:q}"
@@ -53,12 +54,12 @@ rule art_distill:
 
 rule art_diagnostics:
     input:
-        train_log="results/art/{dataset}/{name}/K{K}/train_log.csv",
-        schedule="results/schedules/{dataset}/{name}/K{K}.json",
+        train_log="results/{rep}art/{dataset}/{name}/K{K}/train_log.csv",
+        schedule="results/{rep}schedules/{dataset}/{name}/K{K}.json",
     output:
-        "results/art/{dataset}/{name}/K{K}/diagnostics.png",
+        "results/{rep}art/{dataset}/{name}/K{K}/diagnostics.png",
     log:
-        "results/logs/art_diagnostics/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}art_diagnostics/{dataset}/{name}/K{K}.log",
     wildcard_constraints:
         name=ART_RL_RE,
     localrule: True

@@ -38,6 +38,7 @@ except ConfigError as e:
 # Wildcard constraints (regexes of the names each rule may build; artrl.workflow.config)
 _RE = W.regexes()
 DATASET_RE = _RE["DATASET_RE"]
+REP_RE = _RE["REP_RE"]
 IMAGE_DATASET_RE = _RE["IMAGE_DATASET_RE"]
 UNET_DATASET_RE = _RE["UNET_DATASET_RE"]
 DIGITS_FID_RE = _RE["DIGITS_FID_RE"]

@@ -4,11 +4,11 @@
 
 rule w2_metrics:
     input:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     output:
-        "results/metrics/{dataset}/{name}/K{K}.json",
+        "results/{rep}metrics/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/w2_metrics/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}w2_metrics/{dataset}/{name}/K{K}.log",
     wildcard_constraints:
         dataset=W2_DATASET_RE,
         name=ALL_NAMES_RE,
@@ -19,13 +19,17 @@ rule w2_metrics:
         std=W.w2_model_std,
         mc_samples=W.w2_mc_samples,
         art_cost_samples=W.w2_art_cost_samples,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        replicate=W.replicate_args,
+        torch_threads=W.torch_threads("w2"),
         expect=W.schedule_expect,
     shell:
         "python -m artrl.gauss1d --schedule {input:q} --expect {params.expect:q}"
         " --solver {params.solver:q}"
         " --std {params.std:q} --mc-samples {params.mc_samples:q} --seed {params.seed:q}"
-        " --art-cost-samples {params.art_cost_samples:q} --out {output:q} > {log:q} 2>&1"
+        " --art-cost-samples {params.art_cost_samples:q} {params.replicate:q}"
+        " --threads {params.torch_threads:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule w2_table:

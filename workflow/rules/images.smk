@@ -21,10 +21,11 @@ rule train_score_model:
         data=W.score_data,
         args=W.score_model_args,
         seed=config["seed"],
+        torch_threads=W.torch_threads("train_score"),
         device=W.torch_device,
     shell:
         "python -m artrl.models.train_score --dataset {params.data:q} {params.args:q}"
-        " --seed {params.seed:q} --threads {threads} --device {params.device:q}"
+        " --seed {params.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -40,9 +41,10 @@ rule fid_classifier:
     params:
         args=W.classifier_args,
         seed=config["seed"],
+        torch_threads=W.torch_threads("fid"),
     shell:
         "python -m artrl.metrics.digits_features train {params.args:q} --seed {params.seed:q}"
-        " --no-progress --out {output:q} > {log:q} 2>&1"
+        " --threads {params.torch_threads:q} --no-progress --out {output:q} > {log:q} 2>&1"
 
 
 rule fid_ref_stats:
@@ -58,19 +60,21 @@ rule fid_ref_stats:
         "../../envs/artrl.yaml"
     params:
         resolution=W.dataset_resolution,
+        torch_threads=W.torch_threads("fid"),
     shell:
         "python -m artrl.metrics.digits_features ref-stats --classifier {input:q}"
-        " --resolution {params.resolution:q} --out {output:q} > {log:q} 2>&1"
+        " --resolution {params.resolution:q} --threads {params.torch_threads:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule sample_shard:
     input:
-        schedule="results/schedules/{dataset}/{name}/K{K}.json",
+        schedule="results/{rep}schedules/{dataset}/{name}/K{K}.json",
         model=W.model_files,
     output:
-        "results/samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz",
+        "results/{rep}samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz",
     log:
-        "results/logs/sample_shard/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.log",
+        "results/logs/{rep}sample_shard/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.log",
     wildcard_constraints:
         dataset=IMAGE_DATASET_RE,
         solver=SOLVER_RE,
@@ -84,12 +88,14 @@ rule sample_shard:
     params:
         dataset_config=W.model_json,
         batch=W.fid_batch,
+        torch_threads=W.torch_threads("sample"),
         device=W.torch_device,
         expect=W.schedule_expect,
     shell:
         "python -m artrl.sample --dataset-config {params.dataset_config:q}"
         " --schedule {input.schedule:q} --expect {params.expect:q} --solver {wildcards.solver:q}"
         " --seeds {wildcards.lo:q}-{wildcards.hi:q} --batch {params.batch:q} --no-progress"
+        " --threads {params.torch_threads:q}"
         " --device {params.device:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -97,9 +103,9 @@ rule fid_cell:
     input:
         unpack(W.fid_cell_inputs),
     output:
-        "results/fid/{dataset}/{solver}/{name}/K{K}.json",
+        "results/{rep}fid/{dataset}/{solver}/{name}/K{K}.json",
     log:
-        "results/logs/fid_cell/{dataset}/{solver}/{name}/K{K}.log",
+        "results/logs/{rep}fid_cell/{dataset}/{solver}/{name}/K{K}.log",
     wildcard_constraints:
         dataset=IMAGE_DATASET_RE,
         solver=SOLVER_RE,
@@ -112,12 +118,14 @@ rule fid_cell:
         features=W.fid_features,
         blocks=W.fid_blocks,
         meta=W.cell_meta,
+        torch_threads=W.torch_threads("fid"),
         device=W.torch_device,
         feature_args=W.fid_feature_args,
     shell:
         "python -m artrl.metrics.fid --shards {input.shards:q} --ref {input.ref:q}"
         " --features {params.features:q} {params.feature_args:q}"
-        " --blocks {params.blocks:q} --meta {params.meta:q} --device {params.device:q}"
+        " --blocks {params.blocks:q} --meta {params.meta:q} --threads {params.torch_threads:q}"
+        " --device {params.device:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

@@ -5,9 +5,9 @@
 
 rule baseline_schedule:
     output:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/baseline_schedule/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}baseline_schedule/{dataset}/{name}/K{K}.log",
     benchmark:
         SCHEDULE_BENCHMARK
     wildcard_constraints:
@@ -17,7 +17,7 @@ rule baseline_schedule:
         "../../envs/artrl.yaml"
     params:
         args=W.baseline_args,
-        seed=config["seed"],
+        seed=W.rep_seed,
         digest=W.schedule_digest,
     shell:
         "python -m artrl.schedules {params.args:q} --K {wildcards.K:q}"
@@ -29,11 +29,11 @@ rule art_q_profile:
     input:
         W.model_files,
     output:
-        "results/art/{dataset}/q_profile.npz",
+        "results/{rep}art/{dataset}/q_profile.npz",
     log:
-        "results/logs/art_q_profile/{dataset}.log",
+        "results/logs/{rep}art_q_profile/{dataset}.log",
     benchmark:
-        "results/benchmarks/art_q_profile/{dataset}.tsv"
+        "results/benchmarks/{rep}art_q_profile/{dataset}.tsv"
     # its schedules (every K, two datasets) wait for it: run it before the sampling jobs
     priority: 5
     conda:
@@ -44,22 +44,24 @@ rule art_q_profile:
     params:
         dataset_config=W.analytic_json,
         heun=W.profile_args,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        torch_threads=W.torch_threads("q_profile"),
         device=W.torch_device,
     shell:
         "python -m artrl.art.analytic"
         " --dataset-config {params.dataset_config:q} --dataset {wildcards.dataset:q}"
-        " --seed {params.seed:q} --device {params.device:q} --save-profile {output:q}"
+        " --seed {params.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
+        " --save-profile {output:q}"
         " {params.heun:q} > {log:q} 2>&1"
 
 
 rule art_analytic_schedule:
     input:
-        "results/art/{dataset}/q_profile.npz",
+        "results/{rep}art/{dataset}/q_profile.npz",
     output:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/art_analytic_schedule/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}art_analytic_schedule/{dataset}/{name}/K{K}.log",
     benchmark:
         SCHEDULE_BENCHMARK
     wildcard_constraints:
@@ -69,11 +71,13 @@ rule art_analytic_schedule:
         "../../envs/artrl.yaml"
     params:
         dataset_config=W.analytic_schedule_json,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        torch_threads=W.torch_threads("q_profile"),
         digest=W.schedule_digest,
     shell:
         "python -m artrl.art.analytic --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} --dataset {wildcards.dataset:q} --seed {params.seed:q}"
+        " --threads {params.torch_threads:q}"
         " --profile {input:q} --config-digest {params.digest:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -81,9 +85,9 @@ rule transfer_schedule:
     input:
         W.transfer_input,
     output:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/transfer_schedule/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}transfer_schedule/{dataset}/{name}/K{K}.log",
     benchmark:
         SCHEDULE_BENCHMARK
     wildcard_constraints:
@@ -102,11 +106,11 @@ rule gits_costs:
     input:
         W.model_files,
     output:
-        "results/methods/{dataset}/{name}/gits_costs.npz",
+        "results/{rep}methods/{dataset}/{name}/gits_costs.npz",
     log:
-        "results/logs/gits_costs/{dataset}/{name}.log",
+        "results/logs/{rep}gits_costs/{dataset}/{name}.log",
     benchmark:
-        "results/benchmarks/gits_costs/{dataset}/{name}.tsv"
+        "results/benchmarks/{rep}gits_costs/{dataset}/{name}.tsv"
     wildcard_constraints:
         name=PRECOMPUTE_RE,
     conda:
@@ -116,11 +120,13 @@ rule gits_costs:
     params:
         dataset_config=W.method_json,
         args=W.method_args,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        torch_threads=W.torch_threads("methods"),
         device=W.torch_device,
     shell:
         "python -m artrl.methods.gits --dataset-config {params.dataset_config:q} {params.args:q}"
-        " --seed {params.seed:q} --device {params.device:q} --no-progress --save-costs {output:q}"
+        " --seed {params.seed:q} --threads {params.torch_threads:q} --device {params.device:q}"
+        " --no-progress --save-costs {output:q}"
         " > {log:q} 2>&1"
 
 
@@ -128,9 +134,9 @@ rule method_schedule:
     input:
         unpack(W.method_inputs),
     output:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/method_schedule/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}method_schedule/{dataset}/{name}/K{K}.log",
     benchmark:
         SCHEDULE_BENCHMARK
     wildcard_constraints:
@@ -144,13 +150,14 @@ rule method_schedule:
         dataset_config=W.method_json,
         args=W.method_args,
         costs=W.gits_costs_args,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        torch_threads=W.torch_threads("methods"),
         digest=W.schedule_digest,
         device=W.torch_device,
     shell:
         "python -m artrl.methods.{params.module:q} --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} {params.args:q} {params.costs:q} --seed {params.seed:q}"
-        " --config-digest {params.digest:q}"
+        " --config-digest {params.digest:q} --threads {params.torch_threads:q}"
         " --device {params.device:q} --no-progress --out {output:q} > {log:q} 2>&1"
 
 
@@ -161,9 +168,9 @@ rule plugin_method_schedule:
     input:
         unpack(W.method_inputs),
     output:
-        "results/schedules/{dataset}/{name}/K{K}.json",
+        "results/{rep}schedules/{dataset}/{name}/K{K}.json",
     log:
-        "results/logs/method_schedule/{dataset}/{name}/K{K}.log",
+        "results/logs/{rep}method_schedule/{dataset}/{name}/K{K}.log",
     benchmark:
         SCHEDULE_BENCHMARK
     wildcard_constraints:
@@ -176,13 +183,14 @@ rule plugin_method_schedule:
         module=W.plugin_module,
         dataset_config=W.method_json,
         args=W.method_args,
-        seed=config["seed"],
+        seed=W.rep_seed,
+        torch_threads=W.torch_threads("methods"),
         digest=W.schedule_digest,
         device=W.torch_device,
     shell:
         "python -m {params.module:q} --dataset-config {params.dataset_config:q}"
         " --K {wildcards.K:q} {params.args:q} --seed {params.seed:q}"
-        " --config-digest {params.digest:q}"
+        " --config-digest {params.digest:q} --threads {params.torch_threads:q}"
         " --device {params.device:q} --no-progress --out {output:q} > {log:q} 2>&1"
 
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -373,7 +374,7 @@ def check_settings(dcfg: dict, K: int | None = None) -> str | None:
 def main(argv: list[str] | None = None):
     import argparse
 
-    from artrl.device import DEVICE_HELP, device_arg
+    from artrl.device import DEVICE_HELP, device_arg, numerics_record, set_threads, threads_arg
     from artrl.io import load_dataset_config, write_npz
     from artrl.models import build
     from artrl.schedules import Schedule, from_psi
@@ -392,6 +393,7 @@ def main(argv: list[str] | None = None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config-digest", default=None)
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
+    threads_arg(p)
     p.add_argument("--profile", default=None, help="read the q-profile npz instead of rolling out")
     p.add_argument("--save-profile", default=None, help="write the q-profile npz here")
     p.add_argument(
@@ -409,6 +411,7 @@ def main(argv: list[str] | None = None):
     )
     p.add_argument("--out", default=None, help="schedule JSON (needs --K)")
     a = p.parse_args(argv)
+    set_threads(a.threads)
     if (a.K is None) != (a.out is None):
         p.error("--K and --out go together")
     if a.K is None and a.save_profile is None:
@@ -430,8 +433,11 @@ def main(argv: list[str] | None = None):
     meta = {"T": T, "rollouts": n, "convention": convention, "seed": a.seed}
     if a.profile:
         keys = (*meta, "fine_sigmas", "sigmas", "q")
-        *arrays, r, ev = read_npz(
-            a.profile, keys, "ART q-profile (--save-profile)", ("r", "denoiser_evals")
+        *arrays, r, ev, num = read_npz(
+            a.profile,
+            keys,
+            "ART q-profile (--save-profile)",
+            ("r", "denoiser_evals", "numerics"),
         )
         z = dict(zip(keys, arrays, strict=True))
         got = {k: z[k].item() for k in meta}
@@ -441,6 +447,9 @@ def main(argv: list[str] | None = None):
             )
         tab, q = z["sigmas"], z["q"]
         evals = int(ev) if ev is not None else None
+        # the numerics the profile was computed with (None: a profile from before they were
+        # recorded), so the schedule is the same file whether the profile is reused or not
+        numerics = json.loads(str(num)) if num is not None else None
         if r is None and (proxy == "heun" or a.heun_profile):
             raise SystemExit(
                 f"error: {a.profile} has no Heun profile r (it was saved without "
@@ -457,8 +466,11 @@ def main(argv: list[str] | None = None):
             tab, q = profile(D, T, bundle.prior, **kw)
             r = None
         evals = D.evals
+        numerics = numerics_record()
     if a.save_profile:
         extra = {"denoiser_evals": np.int64(evals)}
+        if numerics is not None:  # JSON, as a string array (no pickles)
+            extra["numerics"] = np.str_(json.dumps(numerics))
         if r is not None:
             extra["r"] = r
         write_npz(a.save_profile, sigmas=tab, q=q, fine_sigmas=fine, **meta, **extra)
@@ -481,6 +493,7 @@ def main(argv: list[str] | None = None):
             **_info(fine, q, n, convention, r=r if proxy == "heun" else None),
             # what the profile cost (r included when it was computed: the job paid for it)
             **({} if evals is None else {"denoiser_evals": evals}),
+            "numerics": numerics,  # of the q-profile (artrl.device.numerics_record)
         },
     )
     out = sched.save(a.out)

@@ -8,6 +8,7 @@ written by ``python -m artrl.art.train`` into a schedule JSON.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,11 @@ def main(argv: list[str] | None = None) -> Path:
     info["source"] = a.source
     if "denoiser_evals" in z:  # the training run's cost (the tables' cost column)
         info["denoiser_evals"] = int(z["denoiser_evals"])
+    if "numerics" in z:  # the training run's numerics (artrl.device.numerics_record)
+        try:
+            info["numerics"] = json.loads(str(z["numerics"]))
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"error: {a.rollouts}: its 'numerics' is not JSON ({e})") from None
     info["rollouts"] = str(a.rollouts)
     sched = Schedule(
         sigmas=sigmas,

@@ -3,9 +3,11 @@
 Writes into ``--out-dir``: ``checkpoint.pt`` (resume state, rewritten every ``checkpoint_every``
 iterations; a rerun resumes from it), then at the end ``train_log.csv`` (one row per iteration)
 and ``rollouts.npz`` (the executed θ and actor means μ of the last trajectories, for
-``python -m artrl.art.distill``). Every file is written atomically. The config and the
-arguments are checked first: a bad one stops the command with a one-line ``error: ...`` (exit
-status 2) before ``--out-dir`` is made.
+``python -m artrl.art.distill``; its ``numerics`` entry, a JSON string, is
+:func:`artrl.device.numerics_record` of the run: ``--threads``, default 1, and the CPU kernels,
+which distill copies into the schedule's ``extra``). Every file is written atomically. The
+config and the arguments are checked first: a bad one stops the command with a one-line
+``error: ...`` (exit status 2) before ``--out-dir`` is made.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from typing import NoReturn
 
 import numpy as np
 import pandas as pd
-import torch
 
 from artrl.art.logrl import LogClockTrainer
 from artrl.art.rl import ARTConfig, ARTTrainer
-from artrl.device import DEVICE_HELP, device_arg
+from artrl.device import DEVICE_HELP, device_arg, numerics_record, set_threads, threads_arg
 from artrl.io import load_dataset_config, run_cli, write_npz, write_text
 from artrl.models import build
 
@@ -87,14 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         "--stop-after", type=_positive_int, default=None, help="stop (with a checkpoint) here"
     )
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
+    threads_arg(p)
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     # everything is checked before --out-dir is made: a bad setting leaves nothing behind
     try:
         dcfg = load_dataset_config(a.dataset_config)
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "gamma": np.float64(tr.gamma),
         # per-sample denoiser evaluations of the whole run, warm start included (a JVP is one)
         "denoiser_evals": np.int64(tr.D.evals),
+        # the numerics the run was computed with (artrl.device.numerics_record), as JSON
+        "numerics": np.str_(json.dumps(numerics_record())),
     }
     write_npz(out / "rollouts.npz", **arrays)
     last = tr.history[-1]

@@ -9,7 +9,9 @@
   down to 0; ``"code"`` — K − 1 intervals run from σ_max down to σ_min > 0 and a last step goes
   to 0 (EDM ``generate.py``).
 * :func:`base_parser`, :func:`read_settings`, :func:`save_schedule`: the command line shared by
-  ``python -m artrl.methods.{gits,dmn,ld3}``, shaped like ``python -m artrl.art.analytic``.
+  ``python -m artrl.methods.{gits,dmn,ld3}``, shaped like ``python -m artrl.art.analytic``
+  (``--threads``, default 1, is set by each command; the schedule's ``extra.numerics`` records
+  :func:`artrl.device.numerics_record`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from artrl.device import DEVICE_HELP, device_arg
+from artrl.device import DEVICE_HELP, device_arg, numerics_record, threads_arg
 from artrl.solvers import SOLVERS, CountingDenoiser
 
 CONVENTIONS = ("paper", "code")
@@ -165,6 +167,7 @@ def base_parser(prog: str, description: str, key: str) -> argparse.ArgumentParse
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     p.add_argument("--config-digest", default=None, help="config digest stored as provenance")
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
+    threads_arg(p)  # the command calls artrl.device.set_threads(args.threads)
     p.add_argument(
         "--solver",
         choices=list(SOLVERS),
@@ -211,9 +214,14 @@ def read_settings(
 def save_schedule(
     sigmas: Any, method: str, args: argparse.Namespace, extra: dict[str, Any]
 ) -> Path:
-    """Validate and write the schedule atomically with the run's provenance."""
+    """Validate and write the schedule atomically with the run's provenance.
+
+    ``extra["numerics"]`` is :func:`artrl.device.numerics_record` of this process unless the
+    caller set it (GITS from a saved cost matrix: the numerics that computed the costs)."""
     from artrl.schedules import Schedule
 
+    if "numerics" not in extra:
+        extra = {**extra, "numerics": numerics_record()}
     sched = Schedule(
         sigmas=np.asarray(sigmas, dtype=np.float64),
         method=method,

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from artrl.device import set_threads
 from artrl.io import run_cli
 from artrl.methods.common import (
     base_parser,
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None):
         "dmn",
     )
     a = p.parse_args(argv)
+    set_threads(a.threads)
     dcfg = load_dataset_config(a.dataset_config)
     T = float(dcfg["sigma_max"])
     cfg = read_settings(dcfg.get("dmn"), DEFAULTS, "dmn", p)

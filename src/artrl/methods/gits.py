@@ -28,6 +28,7 @@ Run ``python -m artrl.methods.gits --help`` for the command line interface.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from artrl.device import numerics_record, set_threads
 from artrl.io import read_npz, run_cli
 from artrl.methods.common import (
     EvalCounter,
@@ -367,6 +369,7 @@ def main(argv: list[str] | None = None):
     p.add_argument("--costs", default=None, help="read the cost-matrix npz instead of sampling")
     p.add_argument("--save-costs", default=None, help="write the cost-matrix npz here")
     a = p.parse_args(argv)
+    set_threads(a.threads)
     if (a.K is None) != (a.out is None):
         p.error("--K and --out go together")
     if a.K is None and a.save_costs is None:
@@ -396,13 +399,16 @@ def main(argv: list[str] | None = None):
             )
         if a.costs:
             keys = (*meta, "fine_sigmas", "nodes", "cost", "denoiser_calls", "denoiser_evals")
-            arrays = read_npz(a.costs, keys, "GITS cost matrix (--save-costs)")
+            *arrays, num = read_npz(a.costs, keys, "GITS cost matrix (--save-costs)", ("numerics",))
             z = dict(zip(keys, arrays, strict=True))
             got = {k: z[k].item() for k in meta}
             if got != meta or not np.array_equal(z["fine_sigmas"], fine):
                 p.error(f"{a.costs} was made with {got}, not {meta}; rebuild it")
             nodes, C = z["nodes"], z["cost"]
             calls, evals = int(z["denoiser_calls"]), int(z["denoiser_evals"])
+            # the numerics that computed the costs (None: a file from before they were
+            # recorded): the schedule is the same file whether the costs are reused or not
+            numerics = json.loads(str(num)) if num is not None else None
         else:
             bundle = build(dcfg["model"], T, a.device)
             D = EvalCounter(bundle.D)
@@ -420,6 +426,7 @@ def main(argv: list[str] | None = None):
                 progress=not a.no_progress,
             )
             calls, evals = D.calls, D.evals
+            numerics = numerics_record()
         if a.save_costs:
             write_npz(
                 a.save_costs,
@@ -429,6 +436,7 @@ def main(argv: list[str] | None = None):
                 denoiser_calls=calls,
                 denoiser_evals=evals,
                 **meta,
+                **({} if numerics is None else {"numerics": json.dumps(numerics)}),
             )
             print(
                 f"GITS cost matrix ({len(nodes)} nodes, {calls} denoiser calls) -> {a.save_costs}"
@@ -449,6 +457,7 @@ def main(argv: list[str] | None = None):
         "denoiser_calls": calls,
         "denoiser_evals": evals,
         "denoiser_count_note": "teacher trajectories + cost matrix, shared by every K",
+        "numerics": numerics,  # of the cost matrix (artrl.device.numerics_record)
     }
     out = save_schedule(sigmas, "gits", a, extra)
     print(

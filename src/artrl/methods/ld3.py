@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from artrl.device import set_threads
 from artrl.io import run_cli
 from artrl.methods.common import (
     EvalCounter,
@@ -271,6 +272,7 @@ def main(argv: list[str] | None = None):
         "ld3",
     )
     a = p.parse_args(argv)
+    set_threads(a.threads)
     dcfg = load_dataset_config(a.dataset_config)
     T = float(dcfg["sigma_max"])
     cfg = read_settings(dcfg.get("ld3"), DEFAULTS, "ld3", p)

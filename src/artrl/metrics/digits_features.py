@@ -24,7 +24,9 @@ Command line (``python -m artrl.metrics.digits_features --help``)::
         results/fid/digits/classifier.pt --resolution 8 --out results/fid/digits/ref_stats.npz
 
 Training is deterministic on CPU for a fixed seed (global RNG state is forked and restored;
-results can differ in the last bits across machines or thread counts).
+results can differ in the last bits across machines or thread counts: ``--threads``, default 1,
+and the CPU kernels are recorded as ``numerics`` in the checkpoint's info, its report and the
+reference statistics' meta).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from artrl.device import DEVICE_HELP, device_arg
+from artrl.device import DEVICE_HELP, device_arg, numerics_record, threads_arg
 from artrl.io import atomic_write, file_sha256, run_cli, write_json
 from artrl.metrics.common import (
     CliHelpFormatter,
@@ -204,6 +206,7 @@ def train_classifier(
                 total += float(loss.detach()) * len(idx)
             loss_avg = total / len(x_tr)
             bar.set_postfix(loss=f"{loss_avg:.4f}")
+        numerics = numerics_record()  # what the weights were computed with
     model.eval()
     info = {
         "resolution": resolution,
@@ -223,6 +226,7 @@ def train_classifier(
         "test_accuracy": evaluate_accuracy(model, x_te, y_te),
         "train_seconds": time.perf_counter() - t0,
         "threads": threads,
+        "numerics": numerics,
         "device": str(device),
         "torch": str(torch.__version__),
     }
@@ -446,7 +450,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--data-seed", type=int, default=0, help="train/test split seed")
     t.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
     t.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
-    t.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    threads_arg(t)
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     t.add_argument("--out", required=True, help="checkpoint path, e.g. .../classifier.pt")
     r = sub.add_parser(
@@ -465,7 +469,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data-seed", type=int, default=0, help="train/test split seed")
     r.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
     r.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
-    r.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    threads_arg(r)
     r.add_argument("--out", required=True, help="output .npz")
     return p
 
@@ -510,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.data_seed,
                     args.test_fraction,
                 )
+                meta["numerics"] = numerics_record()  # of the feature extraction
             save_ref_stats(args.out, mu, sigma, **meta)
             print(
                 f"reference stats of {meta['n']} digits ({meta['split']}), "

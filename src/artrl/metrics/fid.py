@@ -29,7 +29,9 @@ uint8 ``[N, H, W, C]`` numpy images to float64 ``[N, D]`` features and has ``fea
 Reference statistics are npz files with keys ``mu`` and ``sigma`` (EDM's layout) and, when
 written by :func:`save_ref_stats`, a ``meta_json`` string describing how they were made.
 
-Run ``python -m artrl.metrics.fid --help`` for the command line interface.
+Run ``python -m artrl.metrics.fid --help`` for the command line interface. Its report's
+``numerics`` (:func:`artrl.device.numerics_record`) names the threads (``--threads``, default
+1) and CPU kernels the features were computed with.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import torch
 from scipy import linalg
 
 from artrl.cells import check_shards
-from artrl.device import DEVICE_HELP, device_arg
+from artrl.device import DEVICE_HELP, device_arg, numerics_record, threads_arg
 from artrl.download import lock_key, read_lock
 from artrl.io import read_npz, write_json
 from artrl.metrics.common import (
@@ -531,7 +533,7 @@ def _parser() -> argparse.ArgumentParser:
         "--device", type=device_arg, default="cpu", help=f"{DEVICE_HELP}, for the features"
     )
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    threads_arg(p)
     p.add_argument(
         "--meta",
         default=None,
@@ -577,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         used = check_shards(args.shards, meta) if CELL_KEYS <= set(meta) else {}
         with torch_threads(args.threads):
             report = compute_fid_report(args.shards, args.ref, args.features, args.blocks, fargs)
+            report["numerics"] = numerics_record()  # of the feature extraction
         report.update(used)
         clash = sorted(set(meta) & set(report))
         if clash:

@@ -22,6 +22,7 @@ import torch
 from scipy.stats import norm
 from torch import Tensor
 
+from artrl.device import numerics_record, set_threads, threads_arg
 from artrl.io import file_sha256, run_cli, write_json
 from artrl.models.analytic import GaussianModel
 from artrl.schedules import Schedule, ScheduleError, load_for_slot, parse_expect
@@ -134,6 +135,14 @@ def _parser(prog: str = "python -m artrl.metrics.w2") -> argparse.ArgumentParser
         help="JSON object: what the schedule's slot expects of the file (dataset, K, "
         "sigma_max, config_digest); a file that differs is refused",
     )
+    p.add_argument(
+        "--replicate",
+        type=int,
+        default=None,
+        help="record this replicate index (and --seed as its replicate_seed) in the output, "
+        "for a table that averages replicates (issue 16)",
+    )
+    threads_arg(p)
     p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
     return p
 
@@ -153,6 +162,9 @@ def main(
         parser.error("--mc-samples must be >= 0")
     if not a.std > 0:
         parser.error("--std must be > 0")
+    if a.replicate is not None and a.replicate < 0:
+        parser.error("--replicate must be >= 0")
+    set_threads(a.threads)
     try:
         sched = load_for_slot(a.schedule, parse_expect(a.expect))
     except ScheduleError as e:
@@ -187,6 +199,10 @@ def main(
         "schedule_sha256": file_sha256(a.schedule),
         "sigmas": [float(v) for v in sched.sigmas],
     }
+    result["numerics"] = numerics_record()
+    if a.replicate is not None:
+        result["replicate"] = a.replicate
+        result["replicate_seed"] = a.seed
     return write_json(a.out, result)
 
 

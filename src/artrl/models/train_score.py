@@ -1,7 +1,7 @@
 """Train an EDM-preconditioned U-Net score model (:mod:`artrl.models.unet`) on digits.
 
     python -m artrl.models.train_score --dataset digits --resolution 8 \\
-        --out results/models/digits/model.pt [--steps N] [--threads 2] [--conditional]
+        --out results/models/digits/model.pt [--steps N] [--threads 1] [--conditional]
 
 Adam on EDM's loss over the train split (:func:`artrl.data.digits.load_digits_images`), with a
 linear learning-rate warm-up and an exponential moving average (EMA) of the weights whose
@@ -16,7 +16,9 @@ EMA, optimiser, step, shuffling order and position, generator states) is written
 end; a rerun resumes from it, so an interrupted and resumed run ends with the same weights as
 an uninterrupted one (the same bytes of ``<out>``). Outputs: ``<out>``
 (:func:`artrl.models.unet.save_model`) and ``<out>.json`` with the run's metadata (including its
-wall time, which ``<out>`` leaves out), both written atomically.
+wall time, which ``<out>`` leaves out), both written atomically. The metadata's ``numerics``
+(:func:`artrl.device.numerics_record`: torch threads, CPU dispatch level, torch version) says
+which numerics made the weights: ``--threads`` (default 1) changes their last bits.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from artrl.data.digits import N_CLASSES, load_digits_images
-from artrl.device import DEVICE_HELP, device_arg
+from artrl.device import DEVICE_HELP, device_arg, numerics_record, set_threads, threads_arg
 from artrl.io import run_cli, sigterm_flag, torch_save, write_json
 from artrl.models.unet import EDMLoss, EDMPrecond, parameter_count, save_model
 
@@ -247,6 +249,7 @@ def train(
         "wall_seconds": round(tr.wall, 2),
         "parameter_count": parameter_count(tr.ema),
         "threads": torch.get_num_threads(),
+        "numerics": numerics_record(),
         "device": str(tr.device),
         "torch": str(torch.__version__),
     }
@@ -285,11 +288,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="results/models/digits/model.pt")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    threads_arg(p)
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    if a.threads is not None:
-        torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     cfg = TrainConfig(
         dataset=a.dataset,
         resolution=a.resolution,

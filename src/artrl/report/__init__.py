@@ -8,6 +8,8 @@ Modules:
 * :mod:`~artrl.report.records`: reading W2 / FID metrics files, schedules and sample shards;
 * :mod:`~artrl.report.tables`: CSV + Markdown tables (W2 of the 1-D Gaussian, FID of the
   image benchmarks) and the writing helpers they share;
+* :mod:`~artrl.report.replicates`: the statistics over a cell's replicates (mean, sample std,
+  range) and the rule that bolds a column's best only when its lead holds beyond the spread;
 * :mod:`~artrl.report.figures`: the matplotlib figures;
 * :mod:`~artrl.report.matrix`: the cross-data-set matrix;
 * :mod:`~artrl.report.cli`: the command lines. ``python -m artrl.report`` has the subcommands

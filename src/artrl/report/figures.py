@@ -1,5 +1,10 @@
 """The figures (matplotlib, Agg, written atomically as PNG): W2 against K, θ(t) of an ART-RL
-schedule, ART-RL training diagnostics, FID against NFE, σ-grids and sample grids."""
+schedule, ART-RL training diagnostics, FID against NFE, σ-grids and sample grids.
+
+With R > 1 replicates per cell (issue 16) the W2 and FID figures draw each point at the mean
+over the replicates with error bars of ± their sample std (ddof=1), and say so in the legend;
+with one replicate they are drawn as before. :func:`make_w2_figure` / :func:`make_fid_figure`
+build the (unsaved) matplotlib Figure, which the tests read the drawn bars from."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from artrl.io import atomic_write
 from artrl.report.common import ReportError
 from artrl.report.published import PAPER_K, PAPER_THETA
 from artrl.report.records import FidRecord, MetricRecord, Shard, _nfe_axis_label
+from artrl.report.replicates import replicate_stats
 from artrl.report.tables import _default_reference_label, _one, _order
 from artrl.schedules import Schedule, ScheduleError
 
@@ -61,31 +67,48 @@ def _save(fig, path: str | os.PathLike) -> Path:
         _pyplot().close(fig)
 
 
-def w2_figure(
+def replicate_count(records: Sequence[MetricRecord] | Sequence[FidRecord]) -> int:
+    """How many distinct replicates the records hold (1 for a table without replicates)."""
+    return len({r.replicate for r in records}) or 1
+
+
+def _spread_series(rs: Sequence[Any], x: str, y: str) -> tuple[list[int], list[float], list[float]]:
+    """x values ascending, the mean of ``y`` over each x's replicates and their sample std."""
+    xs = sorted({getattr(r, x) for r in rs})
+    st = [replicate_stats([getattr(r, y) for r in rs if getattr(r, x) == v]) for v in xs]
+    return xs, [s.mean for s in st], [s.sd for s in st]
+
+
+def _spread_legend(ax, R: int) -> None:
+    ax.errorbar(
+        [], [], yerr=[], color="0.3", capsize=2, label=f"bars: ± sample std, {R} replicates"
+    )
+
+
+def make_w2_figure(
     records: Sequence[MetricRecord],
     labels: dict[str, str] | None,
-    out: str | os.PathLike,
     *,
     paper: dict[str, tuple[str, tuple[float, ...]]] | None = None,
     title: str | None = None,
-) -> Path:
-    """W2 (exact) against K, log-log, one line per schedule; paper values as hollow markers."""
+):
+    """The figure of :func:`w2_figure`, not saved (the caller closes it)."""
     plt = _pyplot()
     labels = dict(labels or {})
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
     drew_paper = False
     order = _order(records, labels)
+    R = replicate_count(records)
     for i, name in enumerate(order):
         rs = sorted((r for r in records if r.name == name), key=lambda r: r.K)
         style = line_style(i, len(order))
-        (line,) = ax.plot(
-            [r.K for r in rs],
-            [r.w2_exact for r in rs],
-            markersize=4,
-            linewidth=1.5,
-            label=labels.get(name, name),
-            **style,
-        )
+        kw = dict(markersize=4, linewidth=1.5, label=labels.get(name, name), **style)
+        if R > 1:
+            ks, mean, sd = _spread_series(rs, "K", "w2_exact")
+            bars = ax.errorbar(ks, mean, yerr=sd, capsize=2, **kw)
+            line = bars.lines[0]
+        else:
+            (line,) = ax.plot([r.K for r in rs], [r.w2_exact for r in rs], **kw)
         if paper and name in paper:
             ax.plot(
                 PAPER_K,
@@ -100,6 +123,8 @@ def w2_figure(
             drew_paper = True
     if drew_paper:
         ax.plot([], [], "ko", markerfacecolor="none", label="paper (Table 1)")
+    if R > 1:
+        _spread_legend(ax, R)
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
@@ -115,7 +140,20 @@ def w2_figure(
     ax.set_title(title or r"1-D Gaussian: $W_2$ against K")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
-    return _save(fig, out)
+    return fig
+
+
+def w2_figure(
+    records: Sequence[MetricRecord],
+    labels: dict[str, str] | None,
+    out: str | os.PathLike,
+    *,
+    paper: dict[str, tuple[str, tuple[float, ...]]] | None = None,
+    title: str | None = None,
+) -> Path:
+    """W2 (exact) against K, log-log, one line per schedule; paper values as hollow markers;
+    with replicates, the mean over them with ± sample-std error bars."""
+    return _save(make_w2_figure(records, labels, paper=paper, title=title), out)
 
 
 def _theta_extra(sched: Schedule, key: str) -> np.ndarray | None:
@@ -262,18 +300,16 @@ MAX_SIGMA_PANELS = 4
 # Image figures: FID against NFE, σ-grids, sample grids
 
 
-def fid_figure(
+def make_fid_figure(
     records: Sequence[FidRecord],
     labels: dict[str, str] | None,
-    out: str | os.PathLike,
     *,
     solver: str | None = None,
     reference: FidRecord | None = None,
     reference_label: str | None = None,
     title: str | None = None,
-) -> Path:
-    """FID against NFE, log-log, one line per schedule (min–max bars over seed blocks), the
-    reference as a dashed horizontal line."""
+):
+    """The figure of :func:`fid_figure`, not saved (the caller closes it)."""
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     plt = _pyplot()
@@ -281,12 +317,16 @@ def fid_figure(
     solver = solver or _one([r.solver for r in records])
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
     order = _order(records, labels)
+    R = replicate_count(records)
     for i, name in enumerate(order):
         rs = sorted((r for r in records if r.name == name), key=lambda r: r.nfe)
         x = np.array([r.nfe for r in rs], dtype=float)
         y = np.array([r.fid for r in rs])
         kw = dict(markersize=4, linewidth=1.5, **line_style(i, len(order)))
-        if any(r.blocks > 1 for r in rs):
+        if R > 1:
+            nfe, mean, sd = _spread_series(rs, "nfe", "fid")
+            ax.errorbar(nfe, mean, yerr=sd, capsize=2, label=labels.get(name, name), **kw)
+        elif any(r.blocks > 1 for r in rs):
             err = np.array([[r.fid - r.fid_min for r in rs], [r.fid_max - r.fid for r in rs]])
             ax.errorbar(x, y, yerr=err, capsize=2, label=labels.get(name, name), **kw)
         else:
@@ -300,6 +340,8 @@ def fid_figure(
             linewidth=1.2,
             label=f"{lab}, NFE {reference.nfe}: {reference.fid:.2f}",
         )
+    if R > 1:
+        _spread_legend(ax, R)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(sorted({r.nfe for r in records}))
@@ -314,6 +356,30 @@ def fid_figure(
     ax.set_title(title or f"FID against NFE{f': {dataset}' if dataset else ''}")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def fid_figure(
+    records: Sequence[FidRecord],
+    labels: dict[str, str] | None,
+    out: str | os.PathLike,
+    *,
+    solver: str | None = None,
+    reference: FidRecord | None = None,
+    reference_label: str | None = None,
+    title: str | None = None,
+) -> Path:
+    """FID against NFE, log-log, one line per schedule (min–max bars over seed blocks; with
+    replicates, the mean over them with ± sample-std bars instead), the reference as a dashed
+    horizontal line."""
+    fig = make_fid_figure(
+        records,
+        labels,
+        solver=solver,
+        reference=reference,
+        reference_label=reference_label,
+        title=title,
+    )
     return _save(fig, out)
 
 

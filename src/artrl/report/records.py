@@ -1,6 +1,12 @@
 """Reading the inputs of the reports: W2 metrics JSONs (:mod:`artrl.metrics.w2`), FID JSONs
 (:mod:`artrl.metrics.fid`), schedule JSONs and sample shards; each malformed file is a
-:class:`~artrl.report.common.ReportError` that names it."""
+:class:`~artrl.report.common.ReportError` that names it.
+
+Replicates (issue 16): a metrics or FID file may carry ``"replicate": r`` (an integer >= 0;
+absent means 0) and ``"replicate_seed": s`` (the seed of that replicate's schedule-making
+steps). A table reads several files of one cell (schedule, K or NFE) only when their
+replicates differ, and every cell of one table must have the same replicates
+(:func:`check_replicates`); the replicates of one FID cell must have disjoint sample seeds."""
 
 from __future__ import annotations
 
@@ -36,12 +42,76 @@ class MetricRecord:
     path: str
     art_cost_refined: float | None = None  # |Q| integrated along the path (artrl.art.cost)
     schedule_sha256: str | None = None  # of the schedule file the metrics were computed on
+    replicate: int = 0  # which replicate of the cell (issue 16)
+    replicate_seed: int | None = None  # the seed of that replicate's schedule-making steps
+
+
+def _replicate(d: dict, p: str) -> tuple[int, int | None]:
+    """A file's ``replicate`` (0 when absent) and ``replicate_seed`` (None when absent)."""
+    r = d.get("replicate", 0)
+    if r is None:
+        r = 0
+    if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        raise ReportError(f"{p}: 'replicate' must be an integer >= 0, got {r!r}")
+    seed = d.get("replicate_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ReportError(f"{p}: 'replicate_seed' must be an integer, got {seed!r}")
+    return r, seed
+
+
+def _at(axis: str, x: int) -> str:
+    return f"K={x}" if axis == "K" else f"NFE {x}"
+
+
+def _cell_name(name: str, axis: str, x: int, replicate: int) -> str:
+    rep = f" (replicate {replicate})" if replicate else ""
+    return f"schedule {name!r} at {_at(axis, x)}{rep}"
+
+
+def check_replicates(records: Sequence[MetricRecord] | Sequence[FidRecord]) -> None:
+    """Every cell (name, K or NFE) of one table must have the same set of replicates, so that
+    the means over them are comparable; the replicates of one FID cell must have disjoint
+    sample seeds (where the files say). A ReportError names the cell and the replicate missing,
+    or both files."""
+    if not records:
+        return
+    axis = "K" if isinstance(records[0], MetricRecord) else "nfe"
+    cells: dict[tuple[str, int], dict[int, Any]] = {}
+    for r in records:
+        cells.setdefault((r.name, getattr(r, axis)), {})[r.replicate] = r
+    want = sorted(set().union(*(set(c) for c in cells.values())))
+    for (name, x), reps in cells.items():
+        missing = [r for r in want if r not in reps]
+        if missing:
+            paths = ", ".join(reps[r].path for r in sorted(reps))
+            raise ReportError(
+                f"schedule {name!r} at {_at(axis, x)} has no replicate "
+                f"{', '.join(map(str, missing))} (it has {sorted(reps)}, read from {paths}); "
+                f"every cell of a table needs the same replicates ({want}) so that their means "
+                f"are comparable"
+            )
+    if axis != "nfe":
+        return
+    for (name, x), reps in cells.items():
+        rs = [reps[r] for r in sorted(reps)]
+        for i, a in enumerate(rs):
+            for b in rs[i + 1 :]:
+                if None in (a.seed_min, a.seed_max, b.seed_min, b.seed_max):
+                    continue
+                if a.seed_min <= b.seed_max and b.seed_min <= a.seed_max:
+                    raise ReportError(
+                        f"{b.path}: replicate {b.replicate} of schedule {name!r} at NFE {x} "
+                        f"has sample seeds {b.sample_seeds}, overlapping replicate "
+                        f"{a.replicate}'s {a.sample_seeds} ({a.path}); replicates must use "
+                        f"disjoint sample seeds"
+                    )
 
 
 def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
-    """Read ``NAME=PATH`` / ``PATH`` metrics JSONs; duplicates of (name, K) are an error."""
+    """Read ``NAME=PATH`` / ``PATH`` metrics JSONs; the same (name, K, replicate) twice is an
+    error, and so are cells with different replicates (:func:`check_replicates`)."""
     out: list[MetricRecord] = []
-    seen: dict[tuple[str, int], str] = {}
+    seen: dict[tuple[str, int, int], str] = {}
     for entry in entries:
         name, path = _split_entry(entry)
         p = str(path)
@@ -59,9 +129,12 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
         w2 = _opt_float(d, "w2_exact", p)
         if w2 is None:
             raise ReportError(f"{p}: 'w2_exact' is null")
-        if (name, K) in seen:
-            raise ReportError(f"{p}: schedule {name!r} at K={K} already read from {seen[name, K]}")
-        seen[name, K] = p
+        rep, rep_seed = _replicate(d, p)
+        if (name, K, rep) in seen:
+            raise ReportError(
+                f"{p}: {_cell_name(name, 'K', K, rep)} already read from {seen[name, K, rep]}"
+            )
+        seen[name, K, rep] = p
         out.append(
             MetricRecord(
                 name=name,
@@ -76,10 +149,13 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
                 schedule_config_digest=d.get("schedule_config_digest"),
                 schedule_sha256=d.get("schedule_sha256"),
                 path=p,
+                replicate=rep,
+                replicate_seed=rep_seed,
             )
         )
     if not out:
         raise ReportError("no metrics files given")
+    check_replicates(out)
     return out
 
 
@@ -117,8 +193,8 @@ def is_art(method: str | None) -> bool:
 
 @dataclass(frozen=True)
 class FidRecord:
-    """One (schedule, NFE) cell. ``fid`` is the mean over ``fid_blocks`` when there are several
-    seed blocks (the file's ``"fid"`` otherwise)."""
+    """One (schedule, NFE) cell, or one replicate of it. ``fid`` is the mean over ``fid_blocks``
+    when there are several seed blocks (the file's ``"fid"`` otherwise)."""
 
     name: str
     nfe: int
@@ -135,6 +211,8 @@ class FidRecord:
     seed_max: int | None = None
     schedule_config_digest: str | None = None
     schedule_sha256: str | None = None  # of the schedule file the cell's images came from
+    replicate: int = 0  # which replicate of the cell (issue 16)
+    replicate_seed: int | None = None  # the seed of that replicate's schedule-making steps
 
     @property
     def sample_seeds(self) -> str | None:
@@ -231,6 +309,7 @@ def load_fid_file(
         seeds.append(v)
     digest = d.get("schedule_config_digest")
     sha = d.get("schedule_sha256")
+    rep, rep_seed = _replicate(d, p)
     return FidRecord(
         name=name,
         nfe=nfe,
@@ -247,26 +326,32 @@ def load_fid_file(
         seed_max=seeds[1],
         schedule_config_digest=str(digest) if digest is not None else None,
         schedule_sha256=str(sha) if sha is not None else None,
+        replicate=rep,
+        replicate_seed=rep_seed,
     )
 
 
 def load_fid(
     entries: Sequence[str], *, solver: str | None = None, dataset: str | None = None
 ) -> list[FidRecord]:
-    """Read ``NAME=PATH`` FID JSONs; two files for the same (name, NFE) are an error."""
+    """Read ``NAME=PATH`` FID JSONs; two files for the same (name, NFE, replicate) are an error,
+    and so are cells with different replicates or replicates sharing sample seeds
+    (:func:`check_replicates`)."""
     out: list[FidRecord] = []
-    seen: dict[tuple[str, int], str] = {}
+    seen: dict[tuple[str, int, int], str] = {}
     for entry in entries:
         r = load_fid_file(entry, solver=solver, dataset=dataset)
-        if (r.name, r.nfe) in seen:
+        key = (r.name, r.nfe, r.replicate)
+        if key in seen:
             raise ReportError(
-                f"{r.path}: schedule {r.name!r} at NFE {r.nfe} already read from "
-                f"{seen[r.name, r.nfe]}"
+                f"{r.path}: {_cell_name(r.name, 'nfe', r.nfe, r.replicate)} already read from "
+                f"{seen[key]}"
             )
-        seen[r.name, r.nfe] = r.path
+        seen[key] = r.path
         out.append(r)
     if not out:
         raise ReportError("no FID files given")
+    check_replicates(out)
     return out
 
 

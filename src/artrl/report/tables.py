@@ -1,7 +1,31 @@
 """The tables: CSV (full precision, provenance on every row) and Markdown writing helpers shared
 by the W2 table of the 1-D Gaussian benchmark (arXiv 2601.18681 Table 1) and the FID tables of
 the image benchmarks (Tables 2–6 of its extended version, arXiv 2607.02137), with the paper's
-published rows beside ours."""
+published rows beside ours.
+
+Replicates (issue 16). A cell measured once (every cell of the table has one replicate) is
+written exactly as before. When the cells have R > 1 replicates (:mod:`artrl.report.records`
+checks that every cell has the same ones), each numeric column ``<q>_<axis><x>`` (``fid_NFE5``,
+``fid_ratio_NFE5``, ``w2_K5``, ``w2_mc_K5``, ``art_cost_K100``, ``art_cost_refined_K100``)
+holds the mean over the replicates, followed by the statistic columns named like the seed-block
+columns ``fid_min_NFE{n}`` / ``fid_max_NFE{n}``, the statistic between the quantity and the
+axis:
+
+* ``<q>_sd_<axis><x>``: the sample standard deviation over the replicates (ddof=1);
+* ``<q>_lo_<axis><x>`` / ``<q>_hi_<axis><x>``: their minimum and maximum (not for the ratio,
+  which has ``fid_ratio_sd_NFE{n}`` only);
+
+and every row has ``n_replicates`` and ``replicate_seeds`` (the replicates' schedule-making
+seeds, ``;``-joined in replicate order; ``sample_seeds`` of the FID table likewise lists each
+replicate's seed range). A cell with several seed blocks enters with its mean over the blocks;
+``fid_min_NFE{n}`` / ``fid_max_NFE{n}`` are then the extremes over every replicate's blocks. The
+ART ratio is taken per replicate (the ART row's FID at replicate r ÷ the lowest non-ART FID at
+replicate r), then averaged. Markdown cells read ``mean ± sd`` (each with the decimals of the
+single-replicate table) under a note naming R and the seeds. The FID table bolds a column's
+lowest mean only when its lead holds beyond the spread (second-lowest mean − lowest mean > the
+sum of their sds, :func:`artrl.report.replicates.lead_holds`); otherwise it bolds none there and
+marks with a trailing " ≈" every row whose mean − sd ≤ lowest mean + its sd.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +40,15 @@ from artrl.costs import fmt_evals, fmt_seconds
 from artrl.io import write_text
 from artrl.report.common import PROVENANCE_COLUMNS, provenance_footer
 from artrl.report.published import PAPER_K, PaperTable
-from artrl.report.records import FidRecord, MetricRecord, _nfe_formula, _solver_name, is_art
+from artrl.report.records import (
+    FidRecord,
+    MetricRecord,
+    _nfe_formula,
+    _solver_name,
+    check_replicates,
+    is_art,
+)
+from artrl.report.replicates import BOLD, TIE, column_marks, replicate_stats
 
 
 def _order(records: Sequence[MetricRecord], labels: dict[str, str]) -> list[str]:
@@ -26,6 +58,71 @@ def _order(records: Sequence[MetricRecord], labels: dict[str, str]) -> list[str]
         if r.name not in names:
             names.append(r.name)
     return names
+
+
+# ----------------------------------------------------------------------------------------------
+# Replicates
+
+
+def _put(
+    row: dict[str, Any],
+    q: str,
+    at: str,
+    values: Sequence[Any],
+    multi: bool,
+    *,
+    spread: bool = True,
+) -> None:
+    """Column ``{q}_{at}`` (``at`` e.g. ``K5`` or ``NFE9``): the one value (None: NaN), or with
+    ``multi`` the mean over the replicates' ``values``, then ``{q}_sd_{at}`` and, with
+    ``spread``, ``{q}_lo_{at}`` / ``{q}_hi_{at}``."""
+    if not multi:
+        v = values[0] if values else None
+        row[f"{q}_{at}"] = math.nan if v is None else v
+        return
+    st = replicate_stats(values)
+    row[f"{q}_{at}"] = st.mean
+    row[f"{q}_sd_{at}"] = st.sd
+    if spread:
+        row[f"{q}_lo_{at}"] = st.lo
+        row[f"{q}_hi_{at}"] = st.hi
+
+
+def _by_replicate(rs: Sequence[Any], attr: str) -> str | None:
+    """Each replicate's ``attr`` (its distinct values ``/``-joined, ``?`` where none is
+    known), ``;``-joined in replicate order; None when no record says."""
+    parts = []
+    for k in sorted({r.replicate for r in rs}):
+        vals = sorted({str(getattr(r, attr)) for r in rs if r.replicate == k} - {"None"})
+        parts.append("/".join(vals) if vals else "?")
+    return ";".join(parts) if any(x != "?" for x in parts) else None
+
+
+def _fmt2(v: Any) -> str:
+    return _fmt(v, 2)
+
+
+def _pm(mean: Any, sd: Any, fmt: Any) -> str:
+    """``mean ± sd`` (``fmt`` each), the mean alone without a finite sd, — without a mean."""
+    if not _finite(mean):
+        return "—"
+    return f"{fmt(mean)} ± {fmt(sd)}" if _finite(sd) else fmt(mean)
+
+
+def _replicate_note(df: pd.DataFrame, sample_seeds: bool) -> str:
+    """The note "mean ± sample std over R replicates (replicate seeds …; sample seeds …)" from
+    the rows' ``n_replicates``, ``replicate_seeds`` and (with ``sample_seeds``) ``sample_seeds``
+    columns."""
+    R = _one([int(v) for v in df["n_replicates"] if _finite(v) and v > 1])
+
+    def listed(col: str) -> str:
+        vals = sorted({str(v) for v in df[col] if isinstance(v, str) and v}) if col in df else []
+        return " or ".join(v.replace(";", ", ") for v in vals) if vals else "not recorded"
+
+    seeds = [f"replicate seeds {listed('replicate_seeds')}"]
+    if sample_seeds:
+        seeds.append(f"sample seeds {listed('sample_seeds')}")
+    return f"mean ± sample std over {R} replicates ({'; '.join(seeds)})"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -42,35 +139,40 @@ def w2_table(
     ``art_cost_K{Kmax}``, then dataset/solver/method/digests, the cost of making one schedule
     (``costs``: ``cost_wall_s``, ``cost_denoiser_evals`` per name, :func:`artrl.costs.row_costs`)
     and the provenance columns (:data:`PROVENANCE_COLUMNS`: ``prov``'s values, "unknown" where
-    not given)."""
+    not given). With several replicates per cell: their means, ``_sd_`` / ``_lo_`` / ``_hi_``
+    columns after each, ``n_replicates`` and ``replicate_seeds`` (module docstring)."""
+    check_replicates(records)
     labels = dict(labels or {})
     Ks = sorted({r.K for r in records})
     Kmax = Ks[-1]
-    by = {(r.name, r.K): r for r in records}
+    multi = len({r.replicate for r in records}) > 1
+    by: dict[tuple[str, int], list[MetricRecord]] = {}
+    for r in sorted(records, key=lambda r: r.replicate):
+        by.setdefault((r.name, r.K), []).append(r)
     rows = []
     for name in _order(records, labels):
         mine = [r for r in records if r.name == name]
         row: dict[str, Any] = {"name": name, "label": labels.get(name, name)}
         for k in Ks:
-            r = by.get((name, k))
-            row[f"w2_K{k}"] = r.w2_exact if r else math.nan
+            _put(row, "w2", f"K{k}", [r.w2_exact for r in by.get((name, k), [])], multi)
         for k in Ks:
-            r = by.get((name, k))
-            row[f"w2_mc_K{k}"] = r.w2_mc if r and r.w2_mc is not None else math.nan
-        top = by.get((name, Kmax))
-        row[f"art_cost_K{Kmax}"] = top.art_cost if top and top.art_cost is not None else math.nan
+            _put(row, "w2_mc", f"K{k}", [r.w2_mc for r in by.get((name, k), [])], multi)
+        top = by.get((name, Kmax), [])
+        _put(row, "art_cost", f"K{Kmax}", [r.art_cost for r in top], multi)
         if any(r.art_cost_refined is not None for r in records):
-            refined = top.art_cost_refined if top else None
-            row[f"art_cost_refined_K{Kmax}"] = math.nan if refined is None else refined
+            _put(row, "art_cost_refined", f"K{Kmax}", [r.art_cost_refined for r in top], multi)
         first = mine[0]
         row["method"] = first.method
         row["dataset"] = first.dataset
         row["solver"] = first.solver
         digests = sorted({r.schedule_config_digest or "" for r in mine} - {""})
         row["schedule_config_digest"] = ";".join(digests)
-        # the schedule files the numbers came from, in K order (12 hex digits each)
-        shas = [by[name, k].schedule_sha256 for k in Ks if (name, k) in by]
+        # the schedule files the numbers came from, in K (then replicate) order (12 hex digits)
+        shas = [r.schedule_sha256 for k in Ks for r in by.get((name, k), [])]
         row["schedule_sha256"] = ";".join(s[:12] for s in shas if s)
+        if multi:
+            row["n_replicates"] = len({r.replicate for r in mine})
+            row["replicate_seeds"] = _by_replicate(mine, "replicate_seed")
         if costs is not None:
             row.update(costs.get(name, {"cost_wall_s": math.nan, "cost_denoiser_evals": math.nan}))
         row.update(dict.fromkeys(PROVENANCE_COLUMNS, "unknown"))
@@ -113,8 +215,18 @@ def w2_markdown(
     title: str = "W2 to the data distribution against K",
     prov: dict[str, Any] | None = None,
 ) -> str:
-    """Markdown: exact W2 (3 decimals) with the paper's rows beside ours, then Monte-Carlo W2."""
+    """Markdown: exact W2 (3 decimals) with the paper's rows beside ours, then Monte-Carlo W2;
+    ``mean ± sd`` cells when the table has several replicates."""
     Ks = _ks(df, "w2_K")
+    multi = "n_replicates" in df.columns
+
+    def val(row: pd.Series, col: str, fmt: Any) -> str:
+        if not multi:
+            return fmt(row[col])
+        q, at = col.rsplit("_", 1)
+        sd = f"{q}_sd_{at}"
+        return _pm(row[col], row[sd] if sd in row.index else None, fmt)
+
     cost_cols = [c for c in df.columns if c.startswith("art_cost_K")]
     cost_col = cost_cols[0] if cost_cols else None
     ref_cols = [c for c in df.columns if c.startswith("art_cost_refined_K")]
@@ -137,6 +249,8 @@ def w2_markdown(
                 meta.append(f"{key} {', '.join(vals)}")
     if meta:
         lines += ["Exact W2 (" + "; ".join(meta) + ").", ""]
+    if multi and len(df):
+        lines += [f"Each cell: {_replicate_note(df, sample_seeds=False)}.", ""]
     if paper:
         lines += [
             "Rows marked *paper* are the published values (arXiv 2601.18681 v1 Table 1 and the "
@@ -154,11 +268,11 @@ def w2_markdown(
 
     shown = set()
     for _, row in df.iterrows():
-        cells = [str(row["label"]), "ours", *(_fmt_w2(row[f"w2_K{k}"]) for k in Ks)]
+        cells = [str(row["label"]), "ours", *(val(row, f"w2_K{k}", _fmt_w2) for k in Ks)]
         if cost_col:
-            cells.append(_fmt(row[cost_col], 4))
+            cells.append(val(row, cost_col, lambda v: _fmt(v, 4)))
         if ref_col:
-            cells.append(_fmt(row[ref_col], 4))
+            cells.append(val(row, ref_col, lambda v: _fmt(v, 4)))
         if make_cost:
             cells += [fmt_seconds(row["cost_wall_s"]), fmt_evals(row["cost_denoiser_evals"])]
         lines.append(_md_row(cells))
@@ -184,7 +298,7 @@ def w2_markdown(
         head = ["Schedule", *(f"K={k}" for k in mc_Ks)]
         lines += [_md_row(head), _md_row(["---"] + ["---:"] * len(mc_Ks))]
         for _, row in df.iterrows():
-            cells = [_fmt_w2(row[f"w2_mc_K{k}"]) for k in mc_Ks]
+            cells = [val(row, f"w2_mc_K{k}", _fmt_w2) for k in mc_Ks]
             lines.append(_md_row([str(row["label"]), *cells]))
     lines += provenance_footer(prov)
     return "\n".join(lines) + "\n"
@@ -238,42 +352,60 @@ def fid_table(
     solver, the schedule's config digest, the seed block of the images (``sample_seeds``, e.g.
     ``0-4999``), the cost of making one schedule (``costs``: ``cost_wall_s`` and
     ``cost_denoiser_evals`` per name, :func:`artrl.costs.row_costs`) and the provenance columns
-    (``prov``; "unknown" where not given)."""
+    (``prov``; "unknown" where not given). With several replicates per cell: their means,
+    ``_sd_`` / ``_lo_`` / ``_hi_`` columns after each, the ratio per replicate then averaged,
+    ``n_replicates`` and ``replicate_seeds`` (module docstring)."""
+    check_replicates(records)
     labels = dict(labels or {})
     nfes = sorted({r.nfe for r in records} | ({reference.nfe} if reference else set()))
-    multi = any(r.blocks > 1 for r in records) or bool(reference and reference.blocks > 1)
-    by = {(r.name, r.nfe): r for r in records}
+    blocks = any(r.blocks > 1 for r in records) or bool(reference and reference.blocks > 1)
+    multi = len({r.replicate for r in records}) > 1
+    by: dict[tuple[str, int], list[FidRecord]] = {}
+    for r in sorted(records, key=lambda r: r.replicate):
+        by.setdefault((r.name, r.nfe), []).append(r)
     best_other = _best_other(records)
 
     def row_for(name: str, rs: Sequence[FidRecord], label: str, role: str) -> dict[str, Any]:
         method = _row_method(rs, name)
         row: dict[str, Any] = {"name": name, "label": label, "role": role}
-        mine = {r.nfe: r for r in rs}
+        mine: dict[int, list[FidRecord]] = {}
+        for r in rs:
+            mine.setdefault(r.nfe, []).append(r)
         for n in nfes:
-            r = mine.get(n)
-            row[f"fid_NFE{n}"] = r.fid if r else math.nan
-        if multi:
+            _put(row, "fid", f"NFE{n}", [r.fid for r in mine.get(n, [])], multi)
+        if blocks:
             for n in nfes:
-                r = mine.get(n)
-                row[f"fid_min_NFE{n}"] = r.fid_min if r else math.nan
-                row[f"fid_max_NFE{n}"] = r.fid_max if r else math.nan
+                cell = mine.get(n)
+                row[f"fid_min_NFE{n}"] = min(r.fid_min for r in cell) if cell else math.nan
+                row[f"fid_max_NFE{n}"] = max(r.fid_max for r in cell) if cell else math.nan
+        art = role == "schedule" and is_art(method)
         for n in nfes:
-            r = mine.get(n)
-            ok = role == "schedule" and r is not None and is_art(method) and n in best_other
-            row[f"fid_ratio_NFE{n}"] = r.fid / best_other[n][1] if ok else math.nan
+            ratios = [
+                r.fid / best_other[n, r.replicate][1]
+                for r in mine.get(n, [])
+                if art and (n, r.replicate) in best_other
+            ]
+            _put(row, "fid_ratio", f"NFE{n}", ratios, multi, spread=False)
         for n in nfes:
-            r = mine.get(n)
-            row[f"K_NFE{n}"] = r.K if r is not None else None
+            cell = mine.get(n)
+            row[f"K_NFE{n}"] = cell[0].K if cell else None
         row["n_images"] = _one([r.n_images for r in rs])
         row["blocks"] = _one([r.blocks for r in rs])
+        if multi:
+            row["n_replicates"] = len({r.replicate for r in rs})
         row["method"] = method
         row["dataset"] = _one([r.dataset for r in rs])
         row["solver"] = _one([r.solver for r in rs])
         row["schedule_config_digest"] = _one([r.schedule_config_digest for r in rs])
-        # the schedule files the cells' images came from, in column order (12 hex digits each)
+        # the schedule files the cells' images came from, in column (then replicate) order
+        # (12 hex digits each)
         shas = [r.schedule_sha256[:12] for r in rs if r.schedule_sha256]
         row["schedule_sha256"] = ";".join(shas) if shas else None
-        row["sample_seeds"] = _one([r.sample_seeds for r in rs])
+        if multi:
+            row["sample_seeds"] = _by_replicate(rs, "sample_seeds")
+            row["replicate_seeds"] = _by_replicate(rs, "replicate_seed")
+        else:
+            row["sample_seeds"] = _one([r.sample_seeds for r in rs])
         if costs is not None:
             nan = {"cost_wall_s": math.nan, "cost_denoiser_evals": math.nan}
             row.update(costs.get(name, nan) if role == "schedule" else nan)
@@ -283,7 +415,7 @@ def fid_table(
 
     rows = []
     for name in _order(records, labels):
-        rs = [by[name, n] for n in nfes if (name, n) in by]
+        rs = [r for n in nfes for r in by.get((name, n), [])]
         rows.append(row_for(name, rs, labels.get(name, name), "schedule"))
     if reference is not None:
         rows.append(
@@ -305,17 +437,18 @@ def _default_reference_label(ref: FidRecord, labels: dict[str, str]) -> str:
     return f"{labels.get(ref.name, ref.name)}, {_solver_name(ref.solver)}{k} (floor)"
 
 
-def _best_other(records: Sequence[FidRecord]) -> dict[int, tuple[str, float]]:
-    """NFE -> (name, FID) of the lowest finite FID among the non-ART rows."""
+def _best_other(records: Sequence[FidRecord]) -> dict[tuple[int, int], tuple[str, float]]:
+    """(NFE, replicate) -> (name, FID) of the lowest finite FID among the non-ART rows."""
     method = {}
     for r in records:
         method.setdefault(r.name, _row_method([x for x in records if x.name == r.name], r.name))
-    best: dict[int, tuple[str, float]] = {}
+    best: dict[tuple[int, int], tuple[str, float]] = {}
     for r in records:
         if is_art(method[r.name]) or not math.isfinite(r.fid):
             continue
-        if r.nfe not in best or r.fid < best[r.nfe][1]:
-            best[r.nfe] = (r.name, r.fid)
+        key = (r.nfe, r.replicate)
+        if key not in best or r.fid < best[key][1]:
+            best[key] = (r.name, r.fid)
     return best
 
 
@@ -384,8 +517,11 @@ def fid_markdown(
     prov: dict[str, Any] | None = None,
 ) -> str:
     """Markdown: FID (2 decimals, "mean (min–max)" over seed blocks, best per column in bold),
-    the reference as the model's floor, the ART ratio table, then the paper's rows if asked."""
+    the reference as the model's floor, the ART ratio table, then the paper's rows if asked.
+    With several replicates: "mean ± sd" cells, the best bold only where its lead holds beyond
+    the spread, "≈" for the rows tied with it otherwise (module docstring)."""
     nfes_all = _nfes(df)
+    multi = "n_replicates" in df.columns
     sched = df[df["role"] == "schedule"]
     ref = df[df["role"] == "reference"]
     # columns: the NFEs some schedule row has (the reference's own NFE only if shared)
@@ -408,9 +544,18 @@ def fid_markdown(
     notes = [f"{_nfe_formula(solver, 'NFE')} ({_solver_name(solver)})"]
     if n_images is not None:
         notes.append(f"{n_images} images per cell")
-    if blocks is not None:
-        notes.append(f"mean (min–max) over {blocks} disjoint seed blocks")
-    notes.append("lowest FID per column in bold")
+    if multi:
+        if blocks is not None:
+            notes.append(f"each replicate's FID the mean over {blocks} disjoint seed blocks")
+        notes.append(_replicate_note(sched, sample_seeds=True))
+        notes.append(
+            "lowest mean FID per column in bold where its lead holds beyond the spread "
+            "(second-lowest mean − lowest mean > the sum of their sds)"
+        )
+    else:
+        if blocks is not None:
+            notes.append(f"mean (min–max) over {blocks} disjoint seed blocks")
+        notes.append("lowest FID per column in bold")
     lines += ["FID, " + "; ".join(notes) + ".", ""]
 
     # K per NFE (all cells at an NFE share K with one solver)
@@ -424,26 +569,43 @@ def fid_markdown(
     ncol = len(nfes) + (len(COST_HEAD) if has_cost else 0)
     lines += [_md_row(head), _md_row(["---"] + ["---:"] * ncol)]
     mins = _minima([[row[f"fid_NFE{n}"] for n in nfes] for _, row in sched.iterrows()])
-    for _, row in sched.iterrows():
-        cells = [
-            _cell(
-                row[f"fid_NFE{n}"],
-                col("fid_min_NFE", n, row),
-                col("fid_max_NFE", n, row),
-                bold=_finite(m) and row[f"fid_NFE{n}"] == m,
-            )
-            for n, m in zip(nfes, mins, strict=True)
-        ]
+    # with replicates: per column, bold / ≈ / nothing per row (artrl.report.replicates)
+    marks = {
+        n: column_marks(list(sched[f"fid_NFE{n}"]), list(sched[f"fid_sd_NFE{n}"]))
+        for n in (nfes if multi else [])
+    }
+    for i, (_, row) in enumerate(sched.iterrows()):
+        if multi:
+            cells = []
+            for n in nfes:
+                c = _pm(row[f"fid_NFE{n}"], row[f"fid_sd_NFE{n}"], _fmt2)
+                mark = marks[n][i]
+                cells.append(f"**{c}**" if mark == BOLD else f"{c} ≈" if mark == TIE else c)
+        else:
+            cells = [
+                _cell(
+                    row[f"fid_NFE{n}"],
+                    col("fid_min_NFE", n, row),
+                    col("fid_max_NFE", n, row),
+                    bold=_finite(m) and row[f"fid_NFE{n}"] == m,
+                )
+                for n, m in zip(nfes, mins, strict=True)
+            ]
         if has_cost:
             cells += cost_cells(row)
         lines.append(_md_row([str(row["label"]), *cells]))
     for _, row in ref.iterrows():
         rn = next(n for n in nfes_all if _finite(row[f"fid_NFE{n}"]))
-        v = _cell(row[f"fid_NFE{rn}"], col("fid_min_NFE", rn, row), col("fid_max_NFE", rn, row))
+        if multi:
+            v = _pm(row[f"fid_NFE{rn}"], row[f"fid_sd_NFE{rn}"], _fmt2)
+        else:
+            v = _cell(row[f"fid_NFE{rn}"], col("fid_min_NFE", rn, row), col("fid_max_NFE", rn, row))
         lab = str(row["label"])
         lab = f"{lab}, NFE {rn}" if "floor" in lab.lower() else f"{lab}: model floor, NFE {rn}"
         tail = ["—"] * len(COST_HEAD) if has_cost else []
         lines.append(_md_row([f"*{lab}*", *([f"*{v}*"] * len(nfes)), *tail]))
+    if any(TIE in m for m in marks.values()):
+        lines += ["", TIE_NOTE]
     if len(ref):
         lines += [
             "",
@@ -457,17 +619,30 @@ def fid_markdown(
     other = sched.drop(index=art.index)
     if len(art) and len(other):
         lines += ["", "## FID ratio to the best other method", ""]
-        lines += [
-            "ART FID ÷ the lowest FID among the other schedules at the same NFE "
-            "(below 1: the ART schedule is better).",
-            "",
-        ]
+        if multi:
+            lines += [
+                "ART FID ÷ the lowest FID among the other schedules at the same NFE, taken per "
+                "replicate (each replicate's ART FID over that replicate's lowest other FID), "
+                "then mean ± sample std over the replicates (below 1: the ART schedule is "
+                "better). The best other row named below has the lowest mean FID.",
+                "",
+            ]
+        else:
+            lines += [
+                "ART FID ÷ the lowest FID among the other schedules at the same NFE "
+                "(below 1: the ART schedule is better).",
+                "",
+            ]
         lines += [_md_row(["Schedule", *(f"NFE={n}" for n in nfes)])]
         lines += [_md_row(["---"] + ["---:"] * len(nfes))]
         for _, row in art.iterrows():
-            lines.append(
-                _md_row([str(row["label"]), *(_fmt(row[f"fid_ratio_NFE{n}"], 2) for n in nfes)])
-            )
+            if multi:
+                vals = [
+                    _pm(row[f"fid_ratio_NFE{n}"], row[f"fid_ratio_sd_NFE{n}"], _fmt2) for n in nfes
+                ]
+            else:
+                vals = [_fmt(row[f"fid_ratio_NFE{n}"], 2) for n in nfes]
+            lines.append(_md_row([str(row["label"]), *vals]))
         best = []
         for n in nfes:
             vals = other[f"fid_NFE{n}"]
@@ -482,6 +657,13 @@ def fid_markdown(
 
 
 COST_HEAD = ["Cost (wall)", "Denoiser evals"]
+
+
+TIE_NOTE = (
+    "≈: in that column no schedule leads beyond the spread (the second-lowest mean FID minus "
+    "the lowest is not more than the sum of their sample stds), so none is bold; the rows "
+    "marked are tied with the lowest mean (their mean − sd ≤ the lowest mean + its sd)."
+)
 
 
 COST_NOTE = (

@@ -211,14 +211,26 @@ class Args:
             # the cell's seeds are 0 .. samples - 1 (checked against the shards)
             "samples": self.fid_cfg(w.dataset)["samples"],
         }
+        if self.replicates() > 1:
+            # replicate r: schedule seed rep_seed, sample seeds seed_offset + (0 .. samples - 1)
+            r = self.rep_index(w)
+            meta["replicate"] = r
+            meta["replicate_seed"] = self.rep_seed(w)
+            meta["seed_offset"] = r * meta["samples"]
         return json.dumps(meta, sort_keys=True)
+
+    def replicate_args(self, wildcards):
+        """--replicate R of python -m artrl.gauss1d when the run has several replicates."""
+        return ["--replicate", str(self.rep_index(wildcards))] if self.replicates() > 1 else []
 
     def fid_entries(self, wildcards):
         """NAME=PATH arguments of python -m artrl.report_images (a list: use {params.x:q})."""
         d, tid = wildcards.dataset, table_solver(wildcards)
         solver = self.solver_of(d, tid)
         args = ["--solver", solver, "--fid"] + [
-            f"{n}={fid_file(d, solver, n, K)}" for n, K in self.fid_cells(d, tid)
+            f"{n}={fid_file(d, solver, n, K, r)}"
+            for n, K in self.fid_cells(d, tid)
+            for r in range(self.replicates())
         ]
         r = self.dataset_cfg(d).get("reference")
         if r:

@@ -30,6 +30,33 @@ PAPER_1D = {"std": 1.0, "dim": 1, "sigma_max": 3.0, "solver": "euler"}
 SIGMA_K = 5
 # the published table shown beside a digits table (the nearest the paper has; see README)
 PAPER_TABLE = {"heun": "cifar10-heun", "euler": "cifar10-euler", "rk4": "mnist-rk4"}
+# Replicates (issue 16): replicate r of a cell makes its schedule with seed + r·STRIDE and samples
+# the images of seeds r·samples … (r+1)·samples − 1. The stride keeps the sub-streams a job
+# derives from its seed (ART-RL draws from seed + 1, + 2, + 3 and seed + 1 + 1,000,003·i) apart
+# from those of every other replicate.
+REPLICATE_SEED_STRIDE = 1_000_000
+# the {rep} wildcard: "" for replicate 0 (results/schedules/...), "rep<r>/" for r >= 1
+# (results/rep1/schedules/...), so that one replicate is today's file tree
+REP_RE = r"(?:rep[1-9][0-9]*/)?"
+# the intra-op torch threads of every job kind (config torch_threads overrides): the numerics of
+# a job depend on them, so they are fixed by the config, never taken from --cores (issue 16).
+# The defaults are the counts the jobs ran with on a 2-core machine before (train_score 2: its
+# rule's threads; art_train, sample and fid 1: their --threads; q_profile and methods 2: torch's
+# default, the machine's core count, there; so were the analytic schedules and W2).
+TORCH_THREADS = {
+    "train_score": 2,
+    "art_train": 1,
+    "q_profile": 2,
+    "methods": 2,
+    "sample": 1,
+    "fid": 1,
+    "w2": 2,
+}
+
+
+def rep_prefix(r):
+    """The {rep} wildcard value of replicate ``r``."""
+    return f"rep{r}/" if r else ""
 
 
 def alternatives(values):
@@ -46,6 +73,23 @@ class ConfigAccess:
 
     def dataset_cfg(self, dataset):
         return self.config["datasets"][dataset]
+
+    def replicates(self):
+        """How many replicates each stochastic cell has (config ``replicates``, default 1)."""
+        return int(self.config.get("replicates", 1))
+
+    def rep_index(self, wildcards):
+        """The replicate of a job: its ``{rep}`` wildcard ("" -> 0, "rep2/" -> 2)."""
+        rep = getattr(wildcards, "rep", "") or ""
+        return int(rep[3:-1]) if rep else 0
+
+    def rep_seed(self, wildcards):
+        """The seed of the schedule-making and Monte-Carlo steps of a job's replicate."""
+        return int(self.config["seed"]) + REPLICATE_SEED_STRIDE * self.rep_index(wildcards)
+
+    def torch_threads(self, kind):
+        """The torch intra-op threads of a job kind (TORCH_THREADS, config torch_threads)."""
+        return int({**TORCH_THREADS, **self.config.get("torch_threads", {})}[kind])
 
     def included(self, block, dataset=None):
         """False for a block marked `extra: true` when the run is core_only (make demo), and for
@@ -180,6 +224,7 @@ class ConfigAccess:
         )
         return {
             "DATASET_RE": alternatives(config["datasets"]),
+            "REP_RE": REP_RE,
             "IMAGE_DATASET_RE": alternatives(self.image_datasets()),
             "UNET_DATASET_RE": alternatives(self.unet_datasets()),
             "DIGITS_FID_RE": alternatives(self.digits_fid_datasets()),

@@ -5,25 +5,34 @@ import math
 import os
 
 from artrl.registry import METHODS
-from artrl.workflow.config import ConfigError
+from artrl.workflow.config import ConfigError, rep_prefix
 
 # every rule that writes a schedule JSON benchmarks itself here (the tables' cost column)
-SCHEDULE_BENCHMARK = "results/benchmarks/schedule/{dataset}/{name}/K{K}.tsv"
+SCHEDULE_BENCHMARK = "results/benchmarks/{rep}schedule/{dataset}/{name}/K{K}.tsv"
 # the cross-data-set matrix (rule cross_dataset_table)
 CROSS_TABLE = "results/tables/cross_dataset.csv"
 LOCK_FILE = "resources/checksums.json"
 
 
-def schedule_benchmark(dataset, name, K):
-    return SCHEDULE_BENCHMARK.format(dataset=dataset, name=name, K=K)
+def schedule_benchmark(dataset, name, K, r=0):
+    """The benchmark of making one schedule (replicate 0's is the tables' cost column)."""
+    return SCHEDULE_BENCHMARK.format(rep=rep_prefix(r), dataset=dataset, name=name, K=K)
 
 
-def gits_costs_file(dataset, name):
-    return f"results/methods/{dataset}/{name}/gits_costs.npz"
+def gits_costs_file(dataset, name, r=0):
+    return f"results/{rep_prefix(r)}methods/{dataset}/{name}/gits_costs.npz"
 
 
-def fid_file(dataset, solver, name, K):
-    return f"results/fid/{dataset}/{solver}/{name}/K{K}.json"
+def fid_file(dataset, solver, name, K, r=0):
+    return f"results/{rep_prefix(r)}fid/{dataset}/{solver}/{name}/K{K}.json"
+
+
+def schedule_file(dataset, name, K, r=0):
+    return f"results/{rep_prefix(r)}schedules/{dataset}/{name}/K{K}.json"
+
+
+def metrics_file(dataset, name, K, r=0):
+    return f"results/{rep_prefix(r)}metrics/{dataset}/{name}/K{K}.json"
 
 
 def table_stem(dataset, tid):
@@ -46,6 +55,12 @@ def _number(text):
 def _k_held(row, K):
     """Whether an FID table row holds a number at K (its K_NFE<n> columns)."""
     return any(c.startswith("K_NFE") and _number(v) == float(K) for c, v in row.items())
+
+
+def _rep_held(row, r):
+    """Whether a table row averages replicate ``r`` (its n_replicates column; 1 without one)."""
+    n = _number(row.get("n_replicates"))
+    return r < (int(n) if math.isfinite(n) else 1)
 
 
 def stale_table_check(table, cells):
@@ -85,28 +100,38 @@ class Inputs:
         """The score model, and for GITS its K-independent cost matrix (rule gits_costs)."""
         out = {"model": self.model_files(wildcards)}
         if METHODS[self.method_of(wildcards)].precompute:
-            out["costs"] = gits_costs_file(wildcards.dataset, wildcards.name)
+            r = self.rep_index(wildcards)
+            out["costs"] = gits_costs_file(wildcards.dataset, wildcards.name, r)
         return out
 
     def transfer_input(self, wildcards):
+        """The source schedule of a transfer, of the same replicate."""
         src_dataset, src, from_K = self.transfer_slot(wildcards)
-        return f"results/schedules/{src_dataset}/{src}/K{from_K}.json"
+        return schedule_file(src_dataset, src, from_K, self.rep_index(wildcards))
 
     def w2_metric_files(self, wildcards):
+        """Every replicate's metrics file of every (schedule, K) of the W2 table."""
         d = wildcards.dataset
         cells = [
-            (name, f"results/metrics/{d}/{name}/K{k}.json", k)
+            (name, metrics_file(d, name, k, r), k, r)
             for name in self.table_names(d)
             for k in self.ks(d)
+            for r in range(self.replicates())
         ]
         stale_table_check(
             f"results/tables/{d}_w2.csv",
             [
-                (n, p, lambda row, k=k: math.isfinite(_number(row.get(f"w2_K{k}"))))
-                for n, p, k in cells
+                (
+                    n,
+                    p,
+                    lambda row, k=k, r=r: (
+                        math.isfinite(_number(row.get(f"w2_K{k}"))) and _rep_held(row, r)
+                    ),
+                )
+                for n, p, k, r in cells
             ],
         )
-        return [p for _, p, _ in cells]
+        return [p for _, p, _, _ in cells]
 
     def theta_inputs(self, wildcards):
         """The art_rl schedule (and the art_analytic one, if configured) at the largest K."""
@@ -121,17 +146,20 @@ class Inputs:
         r = self.dataset_cfg(dataset).get("reference")
         return fid_file(dataset, r["solver"], r["schedule"], r["K"]) if r else None
 
-    def shard_ranges(self, dataset):
-        """Inclusive seed ranges (lo, hi) of the sampling shards of one cell."""
+    def shard_ranges(self, dataset, r=0):
+        """Inclusive seed ranges (lo, hi) of the sampling shards of one cell of replicate ``r``:
+        its seeds are r·samples … (r+1)·samples − 1 (disjoint between replicates)."""
         f = self.fid_cfg(dataset)
         n, size = f["samples"], f["shard_size"]
-        return [(lo, min(lo + size, n) - 1) for lo in range(0, n, size)]
+        return [(r * n + lo, r * n + min(lo + size, n) - 1) for lo in range(0, n, size)]
 
     def shard_files(self, wildcards):
         w = wildcards
+        r = self.rep_index(w)
         return [
-            f"results/samples/{w.dataset}/{w.solver}/{w.name}/K{w.K}/seeds{lo}-{hi}.npz"
-            for lo, hi in self.shard_ranges(w.dataset)
+            f"results/{rep_prefix(r)}samples/{w.dataset}/{w.solver}/{w.name}/K{w.K}/"
+            f"seeds{lo}-{hi}.npz"
+            for lo, hi in self.shard_ranges(w.dataset, r)
         ]
 
     def fid_cells(self, dataset, tid):
@@ -155,12 +183,18 @@ class Inputs:
     def fid_table_inputs(self, wildcards):
         d, tid = wildcards.dataset, table_solver(wildcards)
         solver = self.solver_of(d, tid)
-        cells = self.fid_cells(d, tid)
+        reps = range(self.replicates())
+        cells = [
+            (n, fid_file(d, solver, n, K, r), K, r) for n, K in self.fid_cells(d, tid) for r in reps
+        ]
         stale_table_check(
             f"results/tables/{table_stem(d, tid)}.csv",
-            [(n, fid_file(d, solver, n, K), lambda row, K=K: _k_held(row, K)) for n, K in cells],
+            [
+                (n, path, lambda row, K=K, r=r: _k_held(row, K) and _rep_held(row, r))
+                for n, path, K, r in cells
+            ],
         )
-        out = {"cells": [fid_file(d, solver, n, K) for n, K in cells]}
+        out = {"cells": [path for _, path, _, _ in cells]}
         if self.reference_file(d):
             out["reference"] = self.reference_file(d)
         return out
