@@ -57,7 +57,6 @@ from torch import Tensor
 
 from artrl.device import DEVICE_HELP, device_arg, generator
 from artrl.io import atomic_write, write_json, write_npz
-from artrl.registry import method_names
 
 __all__ = ["SIZES", "UnitCosts", "project_gpu_hours", "StandInInception", "main"]
 
@@ -115,36 +114,29 @@ class UnitCosts:
     log_step: float
 
 
+def _workflow(dcfg: dict, core_only: bool, dataset: str = "cifar10"):
+    """The workflow's view (:class:`artrl.workflow.Workflow`) of one data set's config block:
+    ``core_only`` leaves out the ``extra: true`` rows and tables, as ``make demo`` does; the
+    rest are all counted (``gpu_extras``: the projection prices every method)."""
+    from artrl.workflow import Workflow
+
+    block = {"model": {"type": "edm"}, **dcfg}
+    cfg = {"datasets": {dataset: block}, "seed": 0, "core_only": core_only, "gpu_extras": True}
+    return Workflow(cfg)
+
+
 def _included(block: dict, core_only: bool) -> bool:
-    return not (core_only and block.get("extra", False))
+    return _workflow({}, core_only).included(block, "cifar10")
 
 
 def _table_cells(dcfg: dict, core_only: bool) -> dict[str, tuple[str, list[tuple[str, int]]]]:
-    """{table id: (solver, [(schedule, K)])} as :mod:`artrl.workflow` builds them
-    (``table_ids``, ``fid_cells``, ``table_names``): one table per solver (heun first), rows
-    in config order without ``table: false`` and without methods made for another solver,
-    then the extra tables (``tables:``) with their own rows and K."""
-    scheds = dcfg.get("schedules", {})
-    names = [n for n, s in scheds.items() if _included(s, core_only)]
-    out = {}
-    solvers = dcfg.get("solvers", {})
-    for solver in sorted(solvers, key=lambda s: s != "heun"):
-        rows = []
-        for n in names:
-            s = scheds[n]
-            if not s.get("table", True):
-                continue
-            made_for = s.get("solver") if s["method"] in method_names("method") else None
-            if made_for and made_for != solver:
-                continue
-            rows.append(n)
-        out[solver] = (solver, [(n, int(K)) for n in rows for K in solvers[solver]])
-    for tid, t in dcfg.get("tables", {}).items():
-        if not _included(t, core_only):
-            continue
-        rows = [n for n in t["schedules"] if _included(scheds[n], core_only)]
-        out[tid] = (t["solver"], [(n, int(K)) for n in rows for K in t["K"]])
-    return out
+    """{table id: (solver, [(schedule, K)])}, the cells :mod:`artrl.workflow` builds
+    (``Workflow.table_ids``, ``solver_of``, ``fid_cells``)."""
+    w = _workflow(dcfg, core_only)
+    return {
+        tid: (w.solver_of("cifar10", tid), [(n, int(K)) for n, K in w.fid_cells("cifar10", tid)])
+        for tid in w.table_ids("cifar10")
+    }
 
 
 def _jobs(dcfg: dict, dataset: str, name: str, K: int) -> set[tuple[str, str, int]]:
