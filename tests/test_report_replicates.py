@@ -14,8 +14,16 @@ from matplotlib.container import ErrorbarContainer
 
 from artrl.report.common import ReportError
 from artrl.report.figures import fid_figure, make_fid_figure, make_w2_figure, w2_figure
-from artrl.report.records import load_fid, load_fid_file, load_metrics
-from artrl.report.replicates import BOLD, TIE, column_marks, lead_holds, replicate_stats
+from artrl.report.records import is_baseline, load_fid, load_fid_file, load_metrics
+from artrl.report.replicates import (
+    BOLD,
+    TIE,
+    column_marks,
+    estimator_noise,
+    images_to_separate,
+    lead_holds,
+    replicate_stats,
+)
 from artrl.report.tables import TIE_NOTE, write_fid_table, write_w2_table
 from artrl.report_images import main as images_main
 
@@ -234,6 +242,79 @@ def test_same_replicate_twice_is_refused(tmp_path):
     with pytest.raises(ReportError, match=r"\(replicate 1\) already read from") as e:
         load_fid([a, a])
     assert str(e.value).count(a.split("=", 1)[1]) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# FID estimator noise: the replicate spread of the seed-independent (baseline) schedules
+
+
+def test_estimator_noise_is_the_pooled_sample_std():
+    # sqrt(mean of the variances): sds 1 and 2 -> sqrt((1 + 4) / 2)
+    assert estimator_noise([1.0, 2.0]) == pytest.approx(math.sqrt(2.5))
+    assert estimator_noise([3.0, 3.0, 3.0]) == pytest.approx(3.0)
+    assert estimator_noise([2.0, math.nan, None, 3.0]) == pytest.approx(math.sqrt(6.5))
+    assert math.isnan(estimator_noise([])) and math.isnan(estimator_noise([math.nan]))
+
+
+def test_images_to_separate():
+    # N · 8 · noise² / d², rounded up to a multiple of 1,000
+    assert images_to_separate(1000, 2.0, 1.0) == 32_000  # exactly 32,000
+    assert images_to_separate(1000, 1.0, 0.3) == 89_000  # 88,888.9
+    assert images_to_separate(5000, math.sqrt(6.5), 0.6) == 723_000  # 722,222.2
+    assert images_to_separate(1000, 0.1, 100.0) == 1000  # at least one step
+    assert images_to_separate(1000, 1.0, 0.0) == math.inf
+    assert math.isnan(images_to_separate(1000, math.nan, 1.0))
+
+
+def test_is_baseline():
+    assert all(is_baseline(m) for m in ("uniform", "edm", "geometric", "dpm", "ays_gaussian"))
+    assert not any(is_baseline(m) for m in ("art_rl", "art_analytic", "mystery", "", None))
+
+
+# Two baseline rows and one ART row, 3 replicates. sds: Uniform 1 (NFE 3), 2 (NFE 5); EDM 2
+# and 3; ART-RL 1 and 1. Means: NFE 3: 11, 22, 31; NFE 5: 6, 11, 6.6.
+NOISE_FIDS = {
+    ("uniform", 2): (10.0, 11.0, 12.0),
+    ("uniform", 3): (4.0, 6.0, 8.0),
+    ("edm", 2): (20.0, 22.0, 24.0),
+    ("edm", 3): (8.0, 11.0, 14.0),
+    ("art_rl", 2): (30.0, 31.0, 32.0),
+    ("art_rl", 3): (5.6, 6.6, 7.6),
+}
+
+
+def test_fid_markdown_estimator_noise_line(tmp_path):
+    df, md, _ = _fid_table(tmp_path, _fid_entries(tmp_path, NOISE_FIDS), _ref(tmp_path))
+    # by hand: the pooled std of the baseline rows (Uniform, EDM) per NFE
+    noise3 = math.sqrt((1.0**2 + 2.0**2) / 2)  # 1.5811
+    noise5 = math.sqrt((2.0**2 + 3.0**2) / 2)  # 2.5495
+    # the closest pair: NFE 3 gaps 11, 20, 9; NFE 5 gaps 5, 0.6 (Uniform vs ART-RL), 4.4
+    d = 6.6 - 6.0
+    need = 1000 * 8 * noise5**2 / d**2  # 144,444.4 -> 145,000
+    assert math.ceil(need / 1000) * 1000 == 145_000
+    assert (f"{noise3:.3f}", f"{noise5:.3f}") == ("1.581", "2.550")
+    line = (
+        "FID estimator noise at 1,000 images per cell (pooled sample std over the 3 replicates "
+        "of the seed-independent schedules: Uniform, EDM (ρ=7)): NFE 3 1.581, NFE 5 2.550. "
+        "Closest pair: Uniform vs ART-RL at NFE 5 (0.600 apart): about 145,000 images per cell "
+        "would separate them at 2σ of a difference of two measurements (1,000 · 8 · noise² / "
+        "d², rounded up to a multiple of 1,000; FID's estimator variance taken to fall as 1/N)."
+    )
+    assert _line(md, "FID estimator noise") == line
+    # one line, right under the table's notes; the table's own sds agree with the hand numbers
+    lines = md.splitlines()
+    assert lines[lines.index(line) - 2].startswith("FID, NFE = 2K − 1 (Heun)")
+    sched = df.set_index("name")
+    assert estimator_noise(sched.loc[["uniform", "edm"], "fid_sd_NFE5"]) == pytest.approx(noise5)
+    assert md.count("FID estimator noise") == 1
+
+
+def test_fid_markdown_without_baselines_has_no_noise_line(tmp_path):
+    # R > 1, but no seed-independent row: an ART row and a method the registry does not know
+    fids = {k: v for k, v in NOISE_FIDS.items() if k[0] == "art_rl"}
+    fids |= {("mystery", K): v for (name, K), v in NOISE_FIDS.items() if name == "uniform"}
+    _, md, _ = _fid_table(tmp_path, _fid_entries(tmp_path, fids))
+    assert "± " in md and "estimator noise" not in md and "Closest pair" not in md
 
 
 # ----------------------------------------------------------------------------------------------

@@ -187,6 +187,13 @@ def is_art(method: str | None) -> bool:
     return m.is_art if m is not None else str(method).lower().startswith("art")
 
 
+def is_baseline(method: str | None) -> bool:
+    """Seed-independent schedules: methods of kind "baseline" in artrl.registry (uniform, edm,
+    geometric alias dpm, ays_gaussian); a method the registry does not know is not one."""
+    m = registry.lookup_method(str(method)) if method else None
+    return m is not None and m.kind == "baseline"
+
+
 # ----------------------------------------------------------------------------------------------
 # Reading FID results
 

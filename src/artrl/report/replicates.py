@@ -5,6 +5,12 @@ A cell (one schedule at one K or NFE) measured R times, each replicate with its 
 schedule-making seed and its own sample seeds, is reported as the mean over the R values with
 their sample standard deviation (``ddof=1``) and their range. Lower is better in every table
 that uses these (W2, FID, FID ratio). Pure functions, no I/O.
+
+The FID estimator's own noise: a schedule whose grid does not depend on the seed (a registry
+kind "baseline") differs between replicates only by its disjoint sample seeds, so its
+replicate spread is the noise of FID at the cell's image count (:func:`estimator_noise`), and
+:func:`images_to_separate` says how many images per cell would resolve a given gap, FID's
+estimator variance taken to fall as 1/N.
 """
 
 from __future__ import annotations
@@ -15,7 +21,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Stats", "replicate_stats", "lead_holds", "column_marks", "BOLD", "TIE"]
+__all__ = [
+    "Stats",
+    "replicate_stats",
+    "lead_holds",
+    "column_marks",
+    "estimator_noise",
+    "images_to_separate",
+    "BOLD",
+    "TIE",
+]
 
 #: :func:`column_marks` values: the best of a column whose lead holds, a tie with the best
 BOLD, TIE = "bold", "tie"
@@ -78,3 +93,31 @@ def column_marks(means: Sequence[float], sds: Sequence[float]) -> list[str]:
         if m - s <= best[0] + best[1]:
             out[i] = TIE
     return out
+
+
+def estimator_noise(sds_by_row: Iterable[float | None]) -> float:
+    """The pooled sample std of rows that each have the same number of replicates:
+    sqrt(mean of the variances sd²) over the finite sds (equal weights, since every row has R
+    replicates); NaN when none is finite."""
+    sds = [float(s) for s in sds_by_row if s is not None and math.isfinite(float(s))]
+    if not sds:
+        return math.nan
+    return math.sqrt(sum(s * s for s in sds) / len(sds))
+
+
+def images_to_separate(
+    n_images: float, noise: float, d: float, *, z: float = 2.0, step: int = 1000
+) -> float:
+    """Images per cell at which two single measurements whose means are ``d`` apart differ by
+    ``z`` standard deviations of their difference, when one measurement at ``n_images`` images
+    has std ``noise`` and the estimator's variance falls as 1/N: the difference's std at N
+    images is sqrt(2)·noise·sqrt(n_images/N), so N = n_images·2z²·noise²/d² (with z = 2:
+    n_images·8·noise²/d²), rounded up to a multiple of ``step`` (at least ``step``). ``d`` of
+    0 gives infinity, a non-finite input NaN."""
+    if not all(math.isfinite(float(v)) for v in (n_images, noise, d)):
+        return math.nan
+    if d == 0:
+        return math.inf
+    n = float(n_images) * 2.0 * z * z * float(noise) ** 2 / float(d) ** 2
+    # the relative slack keeps an exact multiple (up to rounding error) where it is
+    return float(max(1, math.ceil(n / step * (1 - 1e-12))) * step)

@@ -25,6 +25,14 @@ single-replicate table) under a note naming R and the seeds. The FID table bolds
 lowest mean only when its lead holds beyond the spread (second-lowest mean − lowest mean > the
 sum of their sds, :func:`artrl.report.replicates.lead_holds`); otherwise it bolds none there and
 marks with a trailing " ≈" every row whose mean − sd ≤ lowest mean + its sd.
+
+FID estimator noise (issue 16). With R > 1 replicates and at least one seed-independent row
+(registry kind "baseline": uniform, edm, dpm, ays), those rows differ between replicates only by
+their disjoint sample seeds, so their spread is the noise of the FID estimator at the table's
+image count. The Markdown then carries one more line under the notes (:func:`noise_note`): the
+pooled sample std over the baseline rows per NFE, and the closest pair of schedule rows (the
+smallest |mean difference| over every NFE column) with the images per cell that would separate
+it at 2σ, FID's estimator variance taken to fall as 1/N. The CSV is unchanged.
 """
 
 from __future__ import annotations
@@ -47,8 +55,16 @@ from artrl.report.records import (
     _solver_name,
     check_replicates,
     is_art,
+    is_baseline,
 )
-from artrl.report.replicates import BOLD, TIE, column_marks, replicate_stats
+from artrl.report.replicates import (
+    BOLD,
+    TIE,
+    column_marks,
+    estimator_noise,
+    images_to_separate,
+    replicate_stats,
+)
 
 
 def _order(records: Sequence[MetricRecord], labels: dict[str, str]) -> list[str]:
@@ -557,6 +573,9 @@ def fid_markdown(
             notes.append(f"mean (min–max) over {blocks} disjoint seed blocks")
         notes.append("lowest FID per column in bold")
     lines += ["FID, " + "; ".join(notes) + ".", ""]
+    noise = noise_note(sched, nfes, n_images) if multi else None
+    if noise:
+        lines += [noise, ""]
 
     # K per NFE (all cells at an NFE share K with one solver)
     ks = {n: {int(v) for v in sched.get(f"K_NFE{n}", []) if _finite(v)} for n in nfes}
@@ -654,6 +673,49 @@ def fid_markdown(
         lines += ["", *paper_markdown(paper)]
     lines += provenance_footer(prov)
     return "\n".join(lines) + "\n"
+
+
+def noise_note(sched: pd.DataFrame, nfes: Sequence[int], n_images: Any) -> str | None:
+    """The FID estimator noise line of a replicated table (module docstring), or None without a
+    baseline row with a finite sd. ``sched``: the schedule rows (means ``fid_NFE{n}``, sample
+    stds ``fid_sd_NFE{n}``); ``n_images``: the images per cell (the pair sentence needs one
+    number). Values with 3 decimals (the table's 2, plus one)."""
+    base = sched[[is_baseline(m) for m in sched["method"]]]
+    noise = {n: estimator_noise(base[f"fid_sd_NFE{n}"]) for n in nfes}
+    noise = {n: v for n, v in noise.items() if math.isfinite(v)}
+    if not noise:
+        return None
+    N = int(float(n_images)) if _finite(n_images) else None
+    at = f" at {N:,} images per cell" if N is not None else ""
+    R = _one([int(v) for v in base["n_replicates"] if _finite(v) and v > 1])
+    names = ", ".join(str(v) for v in base["label"])
+    vals = ", ".join(f"NFE {n} {_fmt(v, 3)}" for n, v in noise.items())
+    out = (
+        f"FID estimator noise{at} (pooled sample std over the {R} replicates of the "
+        f"seed-independent schedules: {names}): {vals}."
+    )
+    # the closest pair of rows: smallest |mean difference| over the NFEs with a noise (first
+    # found on ties: NFE ascending, then table order)
+    pair = None
+    for n in noise:
+        rows = [(str(r["label"]), float(r[f"fid_NFE{n}"])) for _, r in sched.iterrows()]
+        rows = [x for x in rows if math.isfinite(x[1])]
+        for i, (a, ma) in enumerate(rows):
+            for b, mb in rows[i + 1 :]:
+                if pair is None or abs(ma - mb) < pair[0]:
+                    pair = (abs(ma - mb), n, a, b)
+    if pair is None or N is None:
+        return out
+    d, n, a, b = pair
+    need = images_to_separate(N, noise[n], d)
+    out += f" Closest pair: {a} vs {b} at NFE {n} ({_fmt(d, 3)} apart): "
+    if math.isinf(need):
+        return out + "equal means, which no number of images per cell would separate."
+    return out + (
+        f"about {int(need):,} images per cell would separate them at 2σ of a difference of two "
+        f"measurements ({N:,} · 8 · noise² / d², rounded up to a multiple of 1,000; FID's "
+        "estimator variance taken to fall as 1/N)."
+    )
 
 
 COST_HEAD = ["Cost (wall)", "Denoiser evals"]
