@@ -578,3 +578,23 @@ GOLDEN = {
     ),
 }
 # fmt: on
+
+
+def test_the_tables_record_each_rows_numerics(tmp_path):
+    """Issue 16: the threads and CPU kernels of the sampling and feature jobs (shards and FID
+    files record artrl.device.numerics_record) reach a `numerics` column; files from before
+    have none, and then the table has no such column."""
+    rec = {"torch_threads": 1, "cpu_capability": "AVX512", "onednn_max_cpu_isa": None,
+           "aten_cpu_capability": None, "torch": "2.14.1"}  # fmt: skip
+    entries = _fid_entries(tmp_path)
+    df, _, _ = _fid_table(tmp_path / "a", entries)
+    assert "numerics" not in df.columns
+    for e in entries:
+        path = e.split("=", 1)[1]
+        d = json.loads(open(path).read())
+        d["numerics"] = rec
+        d["sample_numerics"] = {**rec, "onednn_max_cpu_isa": "AVX2"}
+        open(path, "w").write(json.dumps(d))
+    df, _, _ = _fid_table(tmp_path / "b", entries)
+    want = "sample AVX512 ×1 oneDNN=AVX2, fid AVX512 ×1, torch 2.14.1"
+    assert list(df["numerics"]) == [want] * len(df)

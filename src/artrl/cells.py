@@ -74,9 +74,12 @@ def check_shards(paths: Sequence[str | os.PathLike], cell: dict[str, Any]) -> di
     """
     digests: dict[str, str] = {}
     seeds = []
+    numerics = []
     for path in paths:
         meta, s = read_shard_meta(path)
         seeds.append(s)
+        if meta.get("numerics") is not None and meta["numerics"] not in numerics:
+            numerics.append(meta["numerics"])
         bad = _mismatch(meta, cell, SHARD_VS_CELL)
         lo, hi = meta.get("seeds", [None, None])
         if lo is None or not np.array_equal(np.sort(s), np.arange(lo, hi + 1)):
@@ -105,7 +108,10 @@ def check_shards(paths: Sequence[str | os.PathLike], cell: dict[str, Any]) -> di
                 f"({got.min() if got.size else '-'}-{got.max() if got.size else '-'}), not the "
                 f"cell's seeds {offset}-{offset + n - 1}; {REMAKE}"
             )
-    return {"schedule_sha256": next(iter(digests.values()))}
+    used: dict[str, Any] = {"schedule_sha256": next(iter(digests.values()))}
+    if numerics:  # the sampling jobs' torch threads and CPU kernels (artrl.device)
+        used["sample_numerics"] = numerics[0] if len(numerics) == 1 else numerics
+    return used
 
 
 def fid_cell_path(dataset: str, solver: str, name: str, K: int) -> str:

@@ -25,6 +25,40 @@ from artrl.report.common import ReportError, _opt_float, _split_entry, read_obje
 from artrl.schedules import Schedule, ScheduleError
 
 # ----------------------------------------------------------------------------------------------
+# The numerics a result was computed with (artrl.device.numerics_record), as a table cell
+
+
+def _numerics_one(rec: Any) -> str:
+    if isinstance(rec, list):
+        return "/".join(_numerics_one(r) for r in rec)
+    if not isinstance(rec, dict):
+        return "?"
+    s = f"{rec.get('cpu_capability') or '?'} ×{rec.get('torch_threads') or '?'}"
+    if rec.get("onednn_max_cpu_isa"):
+        s += f" oneDNN={rec['onednn_max_cpu_isa']}"
+    if rec.get("aten_cpu_capability"):
+        s += f" ATen={rec['aten_cpu_capability']}"
+    return s
+
+
+def numerics_summary(d: dict, parts: Sequence[tuple[str, str]]) -> str | None:
+    """``"sample AVX512 ×1, fid AVX512 ×1, torch 2.14.1"``: the CPU dispatch level and torch
+    threads of each job whose record ``d`` holds under the keys of ``parts`` ((key, label)),
+    None when it holds none (files from before issue 16)."""
+    found = [(label, d[key]) for key, label in parts if d.get(key) is not None]
+    if not found:
+        return None
+    text = ", ".join(f"{label} {_numerics_one(rec)}".strip() for label, rec in found)
+    versions = {
+        r.get("torch")
+        for _, rec in found
+        for r in (rec if isinstance(rec, list) else [rec])
+        if isinstance(r, dict) and r.get("torch")
+    }
+    return text + (f", torch {'/'.join(sorted(versions))}" if versions else "")
+
+
+# ----------------------------------------------------------------------------------------------
 # Reading metrics
 
 
@@ -42,6 +76,7 @@ class MetricRecord:
     path: str
     art_cost_refined: float | None = None  # |Q| integrated along the path (artrl.art.cost)
     schedule_sha256: str | None = None  # of the schedule file the metrics were computed on
+    numerics: str | None = None  # torch threads and CPU kernels of the job (numerics_summary)
     replicate: int = 0  # which replicate of the cell (issue 16)
     replicate_seed: int | None = None  # the seed of that replicate's schedule-making steps
 
@@ -148,6 +183,7 @@ def load_metrics(entries: Sequence[str]) -> list[MetricRecord]:
                 solver=d.get("solver"),
                 schedule_config_digest=d.get("schedule_config_digest"),
                 schedule_sha256=d.get("schedule_sha256"),
+                numerics=numerics_summary(d, [("numerics", "")]),
                 path=p,
                 replicate=rep,
                 replicate_seed=rep_seed,
@@ -220,6 +256,7 @@ class FidRecord:
     schedule_sha256: str | None = None  # of the schedule file the cell's images came from
     replicate: int = 0  # which replicate of the cell (issue 16)
     replicate_seed: int | None = None  # the seed of that replicate's schedule-making steps
+    numerics: str | None = None  # sampling and feature jobs' threads and kernels (issue 16)
 
     @property
     def sample_seeds(self) -> str | None:
@@ -335,6 +372,7 @@ def load_fid_file(
         schedule_sha256=str(sha) if sha is not None else None,
         replicate=rep,
         replicate_seed=rep_seed,
+        numerics=numerics_summary(d, [("sample_numerics", "sample"), ("numerics", "fid")]),
     )
 
 

@@ -186,6 +186,8 @@ def w2_table(
         # the schedule files the numbers came from, in K (then replicate) order (12 hex digits)
         shas = [r.schedule_sha256 for k in Ks for r in by.get((name, k), [])]
         row["schedule_sha256"] = ";".join(s[:12] for s in shas if s)
+        if any(r.numerics for r in records):  # issue 16: the jobs' threads and CPU kernels
+            row["numerics"] = _distinct([r.numerics for r in mine])
         if multi:
             row["n_replicates"] = len({r.replicate for r in mine})
             row["replicate_seeds"] = _by_replicate(mine, "replicate_seed")
@@ -195,6 +197,11 @@ def w2_table(
         row.update(prov or {})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _distinct(values: Sequence[str | None]) -> str:
+    """The distinct non-empty values, in first-seen order, joined by " | "."""
+    return " | ".join(dict.fromkeys(v for v in values if v))
 
 
 def _ks(df: pd.DataFrame, prefix: str) -> list[int]:
@@ -376,6 +383,7 @@ def fid_table(
     nfes = sorted({r.nfe for r in records} | ({reference.nfe} if reference else set()))
     blocks = any(r.blocks > 1 for r in records) or bool(reference and reference.blocks > 1)
     multi = len({r.replicate for r in records}) > 1
+    with_numerics = any(r.numerics for r in records) or bool(reference and reference.numerics)
     by: dict[tuple[str, int], list[FidRecord]] = {}
     for r in sorted(records, key=lambda r: r.replicate):
         by.setdefault((r.name, r.nfe), []).append(r)
@@ -417,6 +425,8 @@ def fid_table(
         # (12 hex digits each)
         shas = [r.schedule_sha256[:12] for r in rs if r.schedule_sha256]
         row["schedule_sha256"] = ";".join(shas) if shas else None
+        if with_numerics:  # issue 16: the sampling and feature jobs' threads and CPU kernels
+            row["numerics"] = _distinct([r.numerics for r in rs])
         if multi:
             row["sample_seeds"] = _by_replicate(rs, "sample_seeds")
             row["replicate_seeds"] = _by_replicate(rs, "replicate_seed")
