@@ -368,6 +368,10 @@ def test_checkpoint_is_plain_tensors_and_resumes_bit_for_bit(tmp_path, clock):
         np.testing.assert_array_equal(getattr(again, k), getattr(whole, k))
     for a, b in zip(whole.actor.parameters(), again.actor.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # the same state writes the same bytes (the archive is not named after a temporary file)
+    whole.save_checkpoint(tmp_path / "a.pt")
+    whole.save_checkpoint(tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 
 def test_rollouts_record_the_numerics_and_distill_keeps_them(tmp_path):

@@ -106,6 +106,11 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.equal(net.embed(x), net2.embed(x))
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_classifier(tmp_path / "nope.pt")
+    # the wall time stays out of the file: the same classifier writes the same bytes
+    a = save_classifier(tmp_path / "a.pt", net, {**info, "train_seconds": 7.3})
+    b = save_classifier(tmp_path / "b.pt", net, {**info, "train_seconds": 7.9})
+    assert a.read_bytes() == b.read_bytes()
+    assert "train_seconds" not in load_classifier(a)[1]["info"]
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(ValueError, match="junk.pt"):
         load_classifier(tmp_path / "junk.pt")

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from artrl.art.config import ARTConfig
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step, noise_level
-from artrl.io import InputError, atomic_write, sigterm_flag
+from artrl.io import InputError, sigterm_flag, torch_save
 from artrl.solvers import CountingDenoiser
 
 if TYPE_CHECKING:
@@ -510,8 +510,9 @@ class ARTTrainer:
         )
 
     def save_checkpoint(self, path: str | Path) -> None:
-        sd = self.state_dict()
-        atomic_write(path, lambda tmp: torch.save(sd, tmp))
+        # through artrl.io.torch_save: torch.save given the temporary file's (random) name
+        # names the archive's root folder after it, so two identical runs wrote other bytes
+        torch_save(path, self.state_dict())
 
     def _read_checkpoint(self, path: str | Path) -> dict:
         """The checkpoint at ``path``, read with ``weights_only=True`` (tensors, numbers and

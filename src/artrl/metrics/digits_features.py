@@ -234,13 +234,17 @@ def train_classifier(
 
 
 def save_classifier(path: str | Path, model: DigitsNet, info: dict[str, Any]) -> Path:
-    """Write the classifier checkpoint (state dict + arch + info) atomically to ``path``."""
+    """Write the classifier checkpoint (state dict + arch + info) atomically to ``path``.
+
+    The wall time (``train_seconds``) stays out of the file (the CLI's ``<out>.json`` has it):
+    the same training writes the same bytes, so the checkpoint's sha256, which every reference
+    statistics file and FID result records, does not change from run to run."""
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "arch": dict(model.arch),
         "resolution": int(info["resolution"]),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "info": info,
+        "info": {k: v for k, v in info.items() if k != "train_seconds"},
     }
 
     def _w(tmp: str) -> None:
