@@ -5,31 +5,17 @@ with the config's thread count, never the machine's."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
+from test_workflow_logic import REPO, SHIPPED, _config, _w
 
 from artrl.workflow import Workflow
 from artrl.workflow.config import REP_RE, REPLICATE_SEED_STRIDE, TORCH_THREADS, rep_prefix
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text(encoding="utf-8"))
-
-
-def _config(**top) -> dict:
-    return {**copy.deepcopy(SHIPPED), **top}
-
-
-def _w(**attrs):
-    ns = SimpleNamespace(**attrs)
-    ns.keys = lambda: list(attrs)
-    return ns
 
 
 def test_the_shipped_config_has_one_replicate_and_replicate_zero_is_todays_tree():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import re
 import sys
@@ -222,8 +223,8 @@ def set_threads(n: int) -> dict:
     return numerics_record()
 
 
-def _threads_type(text: str) -> int:
-    """``argparse`` type of ``--threads``: an integer >= 1."""
+def positive_int(text: str) -> int:
+    """``argparse`` type of ``--threads`` (and any other count): an integer >= 1."""
     try:
         v = int(text)
     except ValueError:
@@ -233,7 +234,18 @@ def _threads_type(text: str) -> int:
     return v
 
 
+def read_numerics(value: object, path: str | os.PathLike) -> dict | None:
+    """A numerics record stored as a JSON string in an npz (``None``: a file from before they
+    were recorded); a malformed one is a ValueError naming ``path``."""
+    if value is None:
+        return None
+    try:
+        return json.loads(str(value))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: its 'numerics' is not JSON ({e})") from None
+
+
 def threads_arg(parser: argparse.ArgumentParser) -> argparse.Action:
     """Add the shared ``--threads N`` option (an integer >= 1, default 1) to ``parser``; the
     command then calls :func:`set_threads` with it."""
-    return parser.add_argument("--threads", type=_threads_type, default=1, help=THREADS_HELP)
+    return parser.add_argument("--threads", type=positive_int, default=1, help=THREADS_HELP)

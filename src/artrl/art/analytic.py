@@ -374,7 +374,14 @@ def check_settings(dcfg: dict, K: int | None = None) -> str | None:
 def main(argv: list[str] | None = None):
     import argparse
 
-    from artrl.device import DEVICE_HELP, device_arg, numerics_record, set_threads, threads_arg
+    from artrl.device import (
+        DEVICE_HELP,
+        device_arg,
+        numerics_record,
+        read_numerics,
+        set_threads,
+        threads_arg,
+    )
     from artrl.io import load_dataset_config, write_npz
     from artrl.models import build
     from artrl.schedules import Schedule, from_psi
@@ -449,7 +456,7 @@ def main(argv: list[str] | None = None):
         evals = int(ev) if ev is not None else None
         # the numerics the profile was computed with (None: a profile from before they were
         # recorded), so the schedule is the same file whether the profile is reused or not
-        numerics = json.loads(str(num)) if num is not None else None
+        numerics = read_numerics(num, a.profile)
         if r is None and (proxy == "heun" or a.heun_profile):
             raise SystemExit(
                 f"error: {a.profile} has no Heun profile r (it was saved without "

@@ -23,7 +23,14 @@ import pandas as pd
 
 from artrl.art.logrl import LogClockTrainer
 from artrl.art.rl import ARTConfig, ARTTrainer
-from artrl.device import DEVICE_HELP, device_arg, numerics_record, set_threads, threads_arg
+from artrl.device import (
+    DEVICE_HELP,
+    device_arg,
+    numerics_record,
+    positive_int,
+    set_threads,
+    threads_arg,
+)
 from artrl.io import load_dataset_config, run_cli, write_npz, write_text
 from artrl.models import build
 
@@ -56,17 +63,6 @@ def make_trainer(dcfg: dict, K: int, seed: int, device: str = "cpu", **overrides
     )
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
 def _fail(message: str) -> NoReturn:
     """Stop with one line on stderr and exit status 2 (a usage error), no traceback."""
     print(f"error: {message}", file=sys.stderr, flush=True)
@@ -85,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--iterations", type=int, default=None, help="override art.iterations")
     p.add_argument(
-        "--stop-after", type=_positive_int, default=None, help="stop (with a checkpoint) here"
+        "--stop-after", type=positive_int, default=None, help="stop (with a checkpoint) here"
     )
     p.add_argument("--device", type=device_arg, default="cpu", help=DEVICE_HELP)
     threads_arg(p)

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from artrl.device import numerics_record, set_threads
+from artrl.device import numerics_record, read_numerics, set_threads
 from artrl.io import read_npz, run_cli
 from artrl.methods.common import (
     EvalCounter,
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None):
             calls, evals = int(z["denoiser_calls"]), int(z["denoiser_evals"])
             # the numerics that computed the costs (None: a file from before they were
             # recorded): the schedule is the same file whether the costs are reused or not
-            numerics = json.loads(str(num)) if num is not None else None
+            numerics = read_numerics(num, a.costs)
         else:
             bundle = build(dcfg["model"], T, a.device)
             D = EvalCounter(bundle.D)
