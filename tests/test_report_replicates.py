@@ -309,6 +309,20 @@ def test_fid_markdown_estimator_noise_line(tmp_path):
     assert md.count("FID estimator noise") == 1
 
 
+def test_noise_line_skips_rows_with_equal_means(tmp_path):
+    # a DPM row with EDM's FIDs in every replicate (both sample [σ_max, σ_min, 0] at K = 2):
+    # 0 apart, but no number of images separates them; the closest pair stays Uniform vs ART-RL
+    fids = NOISE_FIDS | {("geometric", K): NOISE_FIDS[("edm", K)] for K in (2, 3)}
+    csv, md = tmp_path / "t.csv", tmp_path / "t.md"
+    write_fid_table(
+        load_fid(_fid_entries(tmp_path, fids), solver="heun"), LABELS | {"geometric": "DPM"},
+        out_csv=csv, out_md=md, prov=PROV, solver="heun",
+    )  # fmt: skip
+    line = _line(md.read_text(), "FID estimator noise")
+    assert "Closest pair: Uniform vs ART-RL at NFE 5 (0.600 apart)" in line
+    assert "DPM" in line.split("Closest pair")[0]  # DPM is a baseline: its sd counts as noise
+
+
 def test_fid_markdown_without_baselines_has_no_noise_line(tmp_path):
     # R > 1, but no seed-independent row: an ART row and a method the registry does not know
     fids = {k: v for k, v in NOISE_FIDS.items() if k[0] == "art_rl"}

@@ -705,22 +705,22 @@ def noise_note(sched: pd.DataFrame, nfes: Sequence[int], n_images: Any) -> str |
         f"seed-independent schedules: {names}): {vals}."
     )
     # the closest pair of rows: smallest |mean difference| over the NFEs with a noise (first
-    # found on ties: NFE ascending, then table order)
+    # found on ties: NFE ascending, then table order). Rows with exactly equal means are
+    # skipped: they sampled the same grid (EDM and DPM both give [σ_max, σ_min, 0] at K = 2)
+    # with the same seeds, and no number of images would separate them.
     pair = None
     for n in noise:
         rows = [(str(r["label"]), float(r[f"fid_NFE{n}"])) for _, r in sched.iterrows()]
         rows = [x for x in rows if math.isfinite(x[1])]
         for i, (a, ma) in enumerate(rows):
             for b, mb in rows[i + 1 :]:
-                if pair is None or abs(ma - mb) < pair[0]:
+                if ma != mb and (pair is None or abs(ma - mb) < pair[0]):
                     pair = (abs(ma - mb), n, a, b)
     if pair is None or N is None:
         return out
     d, n, a, b = pair
     need = images_to_separate(N, noise[n], d)
     out += f" Closest pair: {a} vs {b} at NFE {n} ({_fmt(d, 3)} apart): "
-    if math.isinf(need):
-        return out + "equal means, which no number of images per cell would separate."
     return out + (
         f"about {int(need):,} images per cell would separate them at 2σ of a difference of two "
         f"measurements ({N:,} · 8 · noise² / d², rounded up to a multiple of 1,000; FID's "
