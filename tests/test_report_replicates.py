@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -193,6 +194,24 @@ def test_fid_markdown_mean_sd_bold_and_ties(tmp_path):
     assert f"| ART-RL | {cells[0]} | {cells[1]} |" in sec
     assert "| *best other* | *EDM (ρ=7)* | *EDM (ρ=7)* |" in sec
     assert "taken per replicate" in sec
+
+
+def test_fid_table_records_a_replicated_score_model(tmp_path):
+    """config replicate_score_model: the cells say so (artrl.workflow cell_meta), the table has a
+    replicate_score_model column and the Markdown a note; without it, neither."""
+    _, plain_md, plain_csv = _fid_table(tmp_path / "shared", _fid_entries(tmp_path / "shared"))
+    assert "replicate_score_model" not in plain_csv and "own score model" not in plain_md
+    entries = _fid_entries(tmp_path / "own")
+    for entry in entries:
+        path = Path(entry.split("=", 1)[1])
+        d = json.loads(path.read_text())
+        path.write_text(json.dumps({**d, "replicate_score_model": True}))
+    df, md, _ = _fid_table(tmp_path / "own", entries)
+    assert df["replicate_score_model"].eq(True).all()
+    assert "each replicate sampled its own score model" in _line(md, "FID, NFE = 2K − 1")
+    path.write_text(json.dumps({**d, "replicate_score_model": "yes"}))
+    with pytest.raises(ReportError, match="replicate_score_model"):
+        load_fid_file(entries[-1])
 
 
 def test_fid_replicates_with_blocks(tmp_path):

@@ -3,15 +3,18 @@
 # tables and figures.
 
 
+# replicate r >= 1 trains its own (results/rep<r>/models/...) only under config
+# replicate_score_model: MODEL_REP_RE is "" otherwise
 rule train_score_model:
     output:
-        "results/models/{dataset}/model.pt",
+        "results/{rep}models/{dataset}/model.pt",
     log:
-        "results/logs/train_score_model/{dataset}.log",
+        "results/logs/{rep}train_score_model/{dataset}.log",
     benchmark:
-        "results/benchmarks/train_score_model/{dataset}.tsv"
+        "results/benchmarks/{rep}train_score_model/{dataset}.tsv"
     wildcard_constraints:
         dataset=UNET_DATASET_RE,
+        rep=MODEL_REP_RE,
     # every digits job waits for the model: start it first
     priority: 10
     conda:
@@ -20,7 +23,7 @@ rule train_score_model:
     params:
         data=W.score_data,
         args=W.score_model_args,
-        seed=config["seed"],
+        seed=W.rep_seed,
         torch_threads=W.torch_threads("train_score"),
         device=W.torch_device,
     shell:

@@ -6,7 +6,9 @@ Replicates (issue 16): a metrics or FID file may carry ``"replicate": r`` (an in
 absent means 0) and ``"replicate_seed": s`` (the seed of that replicate's schedule-making
 steps). A table reads several files of one cell (schedule, K or NFE) only when their
 replicates differ, and every cell of one table must have the same replicates
-(:func:`check_replicates`); the replicates of one FID cell must have disjoint sample seeds."""
+(:func:`check_replicates`); the replicates of one FID cell must have disjoint sample seeds. An
+FID file of a run whose replicates each trained their own score model (config
+replicate_score_model) says ``"replicate_score_model": true``."""
 
 from __future__ import annotations
 
@@ -257,6 +259,7 @@ class FidRecord:
     replicate: int = 0  # which replicate of the cell (issue 16)
     replicate_seed: int | None = None  # the seed of that replicate's schedule-making steps
     numerics: str | None = None  # sampling and feature jobs' threads and kernels (issue 16)
+    replicate_score_model: bool = False  # each replicate sampled its own score model
 
     @property
     def sample_seeds(self) -> str | None:
@@ -354,6 +357,9 @@ def load_fid_file(
     digest = d.get("schedule_config_digest")
     sha = d.get("schedule_sha256")
     rep, rep_seed = _replicate(d, p)
+    own_model = d.get("replicate_score_model", False)
+    if not isinstance(own_model, bool):
+        raise ReportError(f"{p}: 'replicate_score_model' must be true or false, got {own_model!r}")
     return FidRecord(
         name=name,
         nfe=nfe,
@@ -373,6 +379,7 @@ def load_fid_file(
         replicate=rep,
         replicate_seed=rep_seed,
         numerics=numerics_summary(d, [("sample_numerics", "sample"), ("numerics", "fid")]),
+        replicate_score_model=own_model,
     )
 
 

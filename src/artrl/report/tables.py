@@ -377,13 +377,16 @@ def fid_table(
     ``cost_denoiser_evals`` per name, :func:`artrl.costs.row_costs`) and the provenance columns
     (``prov``; "unknown" where not given). With several replicates per cell: their means,
     ``_sd_`` / ``_lo_`` / ``_hi_`` columns after each, the ratio per replicate then averaged,
-    ``n_replicates`` and ``replicate_seeds`` (module docstring)."""
+    ``n_replicates`` and ``replicate_seeds`` (module docstring), and ``replicate_score_model``
+    (whether every cell of the row sampled its replicate's own score model) when some file says
+    so."""
     check_replicates(records)
     labels = dict(labels or {})
     nfes = sorted({r.nfe for r in records} | ({reference.nfe} if reference else set()))
     blocks = any(r.blocks > 1 for r in records) or bool(reference and reference.blocks > 1)
     multi = len({r.replicate for r in records}) > 1
     with_numerics = any(r.numerics for r in records) or bool(reference and reference.numerics)
+    own_models = multi and any(r.replicate_score_model for r in records)
     by: dict[tuple[str, int], list[FidRecord]] = {}
     for r in sorted(records, key=lambda r: r.replicate):
         by.setdefault((r.name, r.nfe), []).append(r)
@@ -430,6 +433,8 @@ def fid_table(
         if multi:
             row["sample_seeds"] = _by_replicate(rs, "sample_seeds")
             row["replicate_seeds"] = _by_replicate(rs, "replicate_seed")
+            if own_models:  # config replicate_score_model: a score model per replicate
+                row["replicate_score_model"] = all(r.replicate_score_model for r in rs)
         else:
             row["sample_seeds"] = _one([r.sample_seeds for r in rs])
         if costs is not None:
@@ -574,6 +579,8 @@ def fid_markdown(
         if blocks is not None:
             notes.append(f"each replicate's FID the mean over {blocks} disjoint seed blocks")
         notes.append(_replicate_note(sched, sample_seeds=True))
+        if "replicate_score_model" in sched and sched["replicate_score_model"].eq(True).all():
+            notes.append("each replicate sampled its own score model")
         notes.append(
             "lowest mean FID per column in bold where its lead holds beyond the spread "
             "(second-lowest mean − lowest mean > the sum of their sds)"

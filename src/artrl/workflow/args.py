@@ -54,15 +54,18 @@ def cuda_available():
 class Args:
     def art_train_json(self, wildcards):
         """--dataset-config of python -m artrl.art.train (shell-quote with {params.x:q})."""
-        return json.dumps(self.art_train_cfg(wildcards.dataset, wildcards.name), sort_keys=True)
+        cfg = self.art_train_cfg(wildcards.dataset, wildcards.name, self.rep_index(wildcards))
+        return json.dumps(cfg, sort_keys=True)
 
     def analytic_json(self, wildcards):
         """--dataset-config of the q-profile job (shell-quote with {params.x:q})."""
-        return json.dumps(_without_flags(self.analytic_cfg(wildcards.dataset)), sort_keys=True)
+        cfg = self.analytic_cfg(wildcards.dataset, self.rep_index(wildcards))
+        return json.dumps(_without_flags(cfg), sort_keys=True)
 
     def analytic_schedule_json(self, wildcards):
         """--dataset-config of one analytic schedule (its proxy included)."""
-        cfg = self.analytic_schedule_cfg(wildcards.dataset, wildcards.name)
+        r = self.rep_index(wildcards)
+        cfg = self.analytic_schedule_cfg(wildcards.dataset, wildcards.name, r)
         return json.dumps(_without_flags(cfg), sort_keys=True)
 
     def profile_args(self, wildcards):
@@ -70,7 +73,8 @@ class Args:
         return ["--heun-profile"] if self.needs_heun_profile(wildcards.dataset) else []
 
     def method_json(self, wildcards):
-        return json.dumps(self.method_cfg(wildcards.dataset, wildcards.name), sort_keys=True)
+        cfg = self.method_cfg(wildcards.dataset, wildcards.name, self.rep_index(wildcards))
+        return json.dumps(cfg, sort_keys=True)
 
     def method_args(self, wildcards):
         """Which module and solver of python -m artrl.methods (a list: use {params.x:q})."""
@@ -178,9 +182,12 @@ class Args:
         return args
 
     def model_json(self, wildcards):
-        """--dataset-config of python -m artrl.sample: the model and sigma_max."""
-        d = self.dataset_cfg(wildcards.dataset)
-        return json.dumps({"model": d["model"], "sigma_max": d["sigma_max"]}, sort_keys=True)
+        """--dataset-config of python -m artrl.sample: the replicate's model and sigma_max."""
+        d = wildcards.dataset
+        model = self.model_cfg(d, self.rep_index(wildcards))
+        return json.dumps(
+            {"model": model, "sigma_max": self.dataset_cfg(d)["sigma_max"]}, sort_keys=True
+        )
 
     def score_data(self, wildcards):
         """--dataset of python -m artrl.models.train_score: the images (one for all resolutions)."""
@@ -217,6 +224,9 @@ class Args:
             meta["replicate"] = r
             meta["replicate_seed"] = self.rep_seed(w)
             meta["seed_offset"] = r * meta["samples"]
+            if self.score_model_replicated(w.dataset):
+                # replicate r >= 1 sampled its own score model (config replicate_score_model)
+                meta["replicate_score_model"] = True
         return json.dumps(meta, sort_keys=True)
 
     def replicate_args(self, wildcards):

@@ -54,8 +54,32 @@ class Checks:
             if isinstance(value, str) and value not in SOLVERS:
                 raise _registry_error(where, value, "solver", SOLVERS)
 
+    def check_replicate_score_model(self):
+        """Every data set config replicate_score_model names is one whose score model the
+        workflow trains (a replicate cannot retrain a downloaded EDM pickle nor a U-Net file
+        made elsewhere); a gaussian one has nothing to replicate."""
+        for dataset in self.replicate_score_model_datasets():
+            d = self.config["datasets"].get(dataset)
+            if d is None:
+                raise ConfigError(
+                    f"config: replicate_score_model: {dataset!r} is not a dataset of this config "
+                    f"(one of {sorted(self.config['datasets'])})"
+                )
+            m = d["model"]
+            if m["type"] == "gaussian" or self.trains_score_model(dataset):
+                continue
+            raise ConfigError(
+                f"config: replicate_score_model names data set {dataset!r}, whose score model "
+                f"(datasets/{dataset}/model: type {m['type']}, path {m.get('path')!r}) the "
+                "workflow does not train (rule train_score_model makes "
+                "results/models/<dataset>/model.pt of a unet data set), so its replicates "
+                f"cannot each train their own; remove {dataset!r} from replicate_score_model "
+                "(true replicates every model the workflow trains and shares the others)"
+            )
+
     def check_config(self):
         """Cross-field checks the JSON schema cannot express; fail early naming the culprit."""
+        self.check_replicate_score_model()
         group_of = {}
         ARTConfig = art_config_class()
         for dataset, d in self.config["datasets"].items():

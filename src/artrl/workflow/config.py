@@ -38,6 +38,9 @@ REPLICATE_SEED_STRIDE = 1_000_000
 # the {rep} wildcard: "" for replicate 0 (results/schedules/...), "rep<r>/" for r >= 1
 # (results/rep1/schedules/...), so that one replicate is today's file tree
 REP_RE = r"(?:rep[1-9][0-9]*/)?"
+# the score model the workflow trains for a unet data set (rule train_score_model); with config
+# replicate_score_model, replicate r >= 1 trains its own at results/rep<r>/models/<d>/model.pt
+TRAINED_MODEL_RE = r"results/models/([^/]+)/model\.pt"
 # the intra-op torch threads of every job kind (config torch_threads overrides): the numerics of
 # a job depend on them, so they are fixed by the config, never taken from --cores (issue 16).
 # The defaults are the counts the jobs ran with on a 2-core machine before (train_score 2: its
@@ -57,6 +60,13 @@ TORCH_THREADS = {
 def rep_prefix(r):
     """The {rep} wildcard value of replicate ``r``."""
     return f"rep{r}/" if r else ""
+
+
+def replicate_model_path(path, r):
+    """The score-model file of replicate ``r`` of a model the workflow trains at ``path``
+    (results/models/<d>/model.pt): ``rep<r>/`` inserted after results/, ``path`` itself for
+    replicate 0."""
+    return f"results/{rep_prefix(r)}{path.removeprefix('results/')}" if r else path
 
 
 def alternatives(values):
@@ -86,6 +96,47 @@ class ConfigAccess:
     def rep_seed(self, wildcards):
         """The seed of the schedule-making and Monte-Carlo steps of a job's replicate."""
         return int(self.config["seed"]) + REPLICATE_SEED_STRIDE * self.rep_index(wildcards)
+
+    def trains_score_model(self, dataset):
+        """Whether the workflow trains the data set's score model: a unet whose path is
+        results/models/<u>/model.pt of a unet data set u (rule train_score_model)."""
+        m = self.dataset_cfg(dataset)["model"]
+        hit = re.fullmatch(TRAINED_MODEL_RE, m.get("path", "")) if m["type"] == "unet" else None
+        owner = self.config["datasets"].get(hit[1]) if hit else None
+        return owner is not None and owner["model"]["type"] == "unet"
+
+    def replicate_score_model_datasets(self):
+        """The data sets config replicate_score_model names: false -> none, true -> every one
+        whose score model the workflow trains, a list -> those (checks.py refuses one the
+        workflow does not train; a gaussian one has nothing to replicate)."""
+        value = self.config.get("replicate_score_model", False)
+        if value is True:
+            return [d for d in self.config["datasets"] if self.trains_score_model(d)]
+        return list(value or [])
+
+    def score_model_replicated(self, dataset):
+        """Whether each replicate r >= 1 of ``dataset`` trains its own score model (R > 1)."""
+        return (
+            self.replicates() > 1
+            and dataset in self.replicate_score_model_datasets()
+            and self.trains_score_model(dataset)
+        )
+
+    def model_cfg(self, dataset, r=0):
+        """The `model` block that the jobs of replicate ``r`` of ``dataset`` load (their inputs
+        and --dataset-config): the config's, with replicate r's own file when the score model is
+        replicated (replicate 0 keeps the configured path)."""
+        m = self.dataset_cfg(dataset)["model"]
+        if r and self.score_model_replicated(dataset):
+            return {**m, "path": replicate_model_path(m["path"], r)}
+        return m
+
+    def model_rep_re(self):
+        """The {rep} values rule train_score_model may build: replicate 0's ("") alone unless
+        some data set's score model is replicated (an empty regex would be Snakemake's default
+        ".+": "(?:)" matches the empty string only)."""
+        replicated = any(self.score_model_replicated(d) for d in self.config["datasets"])
+        return REP_RE if replicated else "(?:)"
 
     def torch_threads(self, kind):
         """The torch intra-op threads of a job kind (TORCH_THREADS, config torch_threads)."""
@@ -225,6 +276,8 @@ class ConfigAccess:
         return {
             "DATASET_RE": alternatives(config["datasets"]),
             "REP_RE": REP_RE,
+            # the {rep} of rule train_score_model (config replicate_score_model)
+            "MODEL_REP_RE": self.model_rep_re(),
             "IMAGE_DATASET_RE": alternatives(self.image_datasets()),
             "UNET_DATASET_RE": alternatives(self.unet_datasets()),
             "DIGITS_FID_RE": alternatives(self.digits_fid_datasets()),

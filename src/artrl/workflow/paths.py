@@ -92,8 +92,9 @@ def stale_table_check(table, cells):
 
 class Inputs:
     def model_files(self, wildcards):
-        """The score-model file a dataset's denoiser is loaded from (none for analytic models)."""
-        m = self.dataset_cfg(wildcards.dataset)["model"]
+        """The score-model file a dataset's denoiser is loaded from (none for analytic models):
+        that of the job's replicate (:meth:`model_cfg`)."""
+        m = self.model_cfg(wildcards.dataset, self.rep_index(wildcards))
         return [m["path"]] if "path" in m else []
 
     def method_inputs(self, wildcards):

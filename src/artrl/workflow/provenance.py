@@ -7,13 +7,15 @@ from artrl.workflow.config import SCHEDULE_METHODS
 
 
 class Provenance:
-    def art_train_cfg(self, dataset, name=None):
+    def art_train_cfg(self, dataset, name=None, r=0):
         """The part of a dataset block ART-RL training depends on (so adding a schedule or changing
         a label does not retrain: params changes are a rerun trigger), with the `art` overrides of
-        schedule ``name`` (a variant: Heun proxy, ablations) merged into the dataset's block.
+        schedule ``name`` (a variant: Heun proxy, ablations) merged into the dataset's block, and
+        replicate ``r``'s score model (:meth:`model_cfg`; the provenance digest takes r = 0).
         """
         d = self.dataset_cfg(dataset)
-        out = {k: d[k] for k in ("model", "sigma_max", "solver", "art") if k in d}
+        out = {k: d[k] for k in ("sigma_max", "solver", "art") if k in d}
+        out["model"] = self.model_cfg(dataset, r)
         # the grid's ends (convention, sigma_min) are ART-analytic's: the scale-free clock uses them
         ends = {k: v for k, v in d.get("analytic", {}).items() if k in ("convention", "sigma_min")}
         if ends:
@@ -23,12 +25,14 @@ class Provenance:
             out["art"] = {**out.get("art", {}), **over}
         return out
 
-    def analytic_cfg(self, dataset):
+    def analytic_cfg(self, dataset, r=0):
         """The part of a dataset block the q (and r) profile depends on; the profile carries the
         Heun error density r too when some analytic schedule of the dataset uses proxy heun.
+        ``r``: the replicate whose score model the profile evaluates (:meth:`model_cfg`).
         """
         d = self.dataset_cfg(dataset)
-        out = {k: d[k] for k in ("model", "sigma_max", "solver", "analytic") if k in d}
+        out = {k: d[k] for k in ("sigma_max", "solver", "analytic") if k in d}
+        out["model"] = self.model_cfg(dataset, r)
         out["heun_profile"] = self.needs_heun_profile(dataset)
         return out
 
@@ -43,10 +47,10 @@ class Provenance:
             for n in self.schedule_names(dataset, ("art_analytic",))
         )
 
-    def analytic_schedule_cfg(self, dataset, name):
-        """--dataset-config of one analytic schedule: the profile's config and the schedule's
-        proxy."""
-        out = self.analytic_cfg(dataset)
+    def analytic_schedule_cfg(self, dataset, name, r=0):
+        """--dataset-config of one analytic schedule: the profile's config (of replicate ``r``)
+        and the schedule's proxy."""
+        out = self.analytic_cfg(dataset, r)
         out["analytic"] = {
             **out.get("analytic", {}),
             "proxy": self.analytic_proxy(dataset, name),
@@ -74,12 +78,13 @@ class Provenance:
             return {"schedule": entry, "sigma_max": d["sigma_max"], "source": source}
         return {"schedule": entry, "sigma_max": d["sigma_max"]}
 
-    def method_cfg(self, dataset, name):
-        """--dataset-config of python -m artrl.methods.<method>: model, sigma_max, the solver and
-        the schedule's settings under the method's key."""
+    def method_cfg(self, dataset, name, r=0):
+        """--dataset-config of python -m artrl.methods.<method>: model (replicate ``r``'s,
+        :meth:`model_cfg`), sigma_max and the schedule's settings under the method's key."""
         d = self.dataset_cfg(dataset)
         s = self.schedule_cfg(dataset, name)
-        out = {k: d[k] for k in ("model", "sigma_max") if k in d}
+        out = {k: d[k] for k in ("sigma_max",) if k in d}
+        out["model"] = self.model_cfg(dataset, r)
         out[s["method"]] = s.get("settings", {})
         return out
 
