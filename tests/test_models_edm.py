@@ -178,7 +178,7 @@ def test_clear_errors(tmp_path):
     with pytest.raises(EDMPickleError, match=r"v5\.pkl.*persistence version 5"):
         load_edm(old)
     assert _no_stub_modules() == []
-    with pytest.raises(ValueError, match="gaussian, unet, edm"):
+    with pytest.raises(ValueError, match="gaussian, mixture, unet, edm"):
         build({"type": "nope"}, 80.0)
 
 

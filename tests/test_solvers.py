@@ -108,3 +108,55 @@ def test_bad_inputs():
         euler(model, x, [1.0, 0.0, -1.0])
     with pytest.raises(ValueError, match="1-D"):
         euler(model, x, [3.0])
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-sample grids (issue 17)
+
+
+def _mixture():
+    from artrl.models.mixture import GaussianMixture1D
+
+    return GaussianMixture1D([0.5, 0.5], [-2.0, 2.0], [0.05, 1.0])
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun"])
+def test_equal_per_sample_grids_give_the_scalar_solvers_bytes(solver):
+    from artrl.solvers import sample_grids
+
+    D = _mixture()
+    x = D.stratified_prior(32, 3.0)
+    grid = S.edm(6, 3.0, 0.002, convention="paper")
+    rows = torch.as_tensor(grid).expand(32, -1)
+    assert torch.equal(sample_grids(D, x, rows, solver), sample(D, x, grid, solver=solver))
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun"])
+def test_per_sample_grids_batched_equal_one_row_at_a_time(solver):
+    from artrl.solvers import sample_grids
+
+    D = CountingDenoiser(_mixture())
+    x = _mixture().stratified_prior(16, 3.0)
+    gen = torch.Generator().manual_seed(0)
+    inner = torch.sort(torch.rand(16, 4, generator=gen, dtype=torch.float64) * 3.0, 1, True)[0]
+    grids = torch.cat([torch.full((16, 1), 3.0, dtype=torch.float64), inner], 1)
+    grids = torch.cat([grids, torch.zeros(16, 1, dtype=torch.float64)], 1)  # K = 5, to 0
+    out = sample_grids(D, x, grids, solver)
+    assert D.calls == nfe(solver, 5)  # one call per stage for the whole batch
+    for i in range(16):
+        assert torch.equal(
+            out[i], sample_grids(_mixture(), x[i : i + 1], grids[i : i + 1], solver)[0]
+        )
+        assert torch.equal(out[i], sample(_mixture(), x[i : i + 1], grids[i], solver=solver)[0])
+
+
+def test_per_sample_grids_are_checked():
+    from artrl.solvers import sample_grids
+
+    x = torch.zeros(2, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        sample_grids(GaussianModel(), x, torch.tensor([[3.0, 1.0, 0.0], [3.0, 3.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"\[B, K \+ 1\]"):
+        sample_grids(GaussianModel(), x, torch.tensor([3.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match="euler"):
+        sample_grids(GaussianModel(), x, torch.tensor([[3.0, 0.0], [3.0, 0.0]]), solver="rk4")

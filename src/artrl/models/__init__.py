@@ -43,6 +43,15 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
 
         typical = math.sqrt(float(var.mean()) + sigma_max**2)
         return ModelBundle(model, (model.dim,), typical, prior)
+    if kind == "mixture":  # 1-D Gaussian mixture, exact denoiser (issue 17)
+        from artrl.models.mixture import GaussianMixture1D
+
+        mix = GaussianMixture1D(spec["weights"], spec["means"], spec["stds"]).to(device)
+
+        def mixture_prior(B: int, gen: torch.Generator) -> Tensor:
+            return mix.sample_prior(B, sigma_max, generator=gen)
+
+        return ModelBundle(mix, (1,), mix.typical_scale(sigma_max), mixture_prior)
     if kind == "unet":  # an EDM-preconditioned U-Net trained by artrl.models.train_score
         from artrl.models.unet import load_model
 
@@ -60,7 +69,7 @@ def build(spec: dict, sigma_max: float, device: str | torch.device = "cpu") -> M
         return _edm_bundle(denoiser, shape, sigma_max, denoiser.label_dim)
     raise ValueError(
         f"model type {kind!r} is not known; set datasets.<name>.model.type to one of: "
-        "gaussian, unet, edm"
+        "gaussian, mixture, unet, edm"
     )
 
 
