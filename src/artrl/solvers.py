@@ -7,7 +7,8 @@ with S_churn = 0).
 
 Every score model is a *denoiser* ``D(x, sigma, labels) -> denoised`` with ``x`` of shape
 ``[B, ...]``, ``sigma`` a 0-dim or ``[B]`` tensor and ``labels`` None or a tensor. The solvers
-pass a 0-dim float64 sigma and a float64 ``x``.
+pass a 0-dim float64 sigma and a float64 ``x``; the per-sample steps (:func:`euler_step`,
+:func:`heun_step`, :func:`sample_grids`: each sample on its own grid, issue 17) a ``[B]`` one.
 
 Grids: a schedule ends with σ_K = 0 (see :mod:`artrl.schedules`); the step into σ = 0 is always
 an Euler step (the ODE is singular there), giving NFE = K, 2K − 1, 4K − 3 for Euler, Heun and

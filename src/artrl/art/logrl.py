@@ -169,17 +169,28 @@ class LogClockTrainer(ARTTrainer):
         return None
 
     @torch.no_grad()
-    def rollout(self, B: int, *, noise: bool = True, gen: torch.Generator | None = None):
+    def rollout(
+        self,
+        B: int,
+        *,
+        noise: bool = True,
+        gen: torch.Generator | None = None,
+        idx: Tensor | None = None,
+    ):
         """B trajectories of the policy along paths drawn from the bank (antithetic pairs share
-        a path and have opposite noise); ``noise=False``: the actor's means."""
+        a path and have opposite noise); ``noise=False``: the actor's means; ``idx`` ([B]):
+        these paths of the bank instead of random ones (with ``noise=False``)."""
         cfg, K_l, bank = self.cfg, self.K_l, self.bank
         gen = self.gen if gen is None else gen
         std = self.noise_std()
         dev, f64 = self.device, torch.float64
         dt = cfg.T / cfg.K
+        if idx is not None and (noise or idx.shape != (B,)):
+            raise ValueError("rollout(idx=...) takes B path indices and noise=False")
         anti = cfg.antithetic and noise and B % 2 == 0
         half = B // 2 if anti else B
-        idx = torch.randint(bank.n, (half,), generator=gen, device=dev)
+        if idx is None:
+            idx = torch.randint(bank.n, (half,), generator=gen, device=dev)
         if anti:
             idx = torch.cat([idx, idx])
         r0 = self._r0()

@@ -1,0 +1,235 @@
+"""When does the state matter? One replicate of the state-dependent comparison (issue 17).
+
+For one 1-D problem (a Gaussian mixture, :class:`artrl.models.mixture.GaussianMixture1D`; one
+component is the Gaussian control) and each step budget K, this trains ART-RL on the
+scale-free clock (:mod:`artrl.art.logrl`, the workflow's default settings) and measures, on
+the same n stratified prior points for every row (:mod:`artrl.metrics.mixture`):
+
+* ``art_rl``: ART-RL distilled to one time-only grid (arXiv 2601.18681 §5);
+* ``art_analytic``: ART-analytic on the same PF-ODE paths (θ* ∝ E|Q|^(-1/2), the closed-form
+  time-only optimum of the Euler ART cost; :meth:`LogClockTrainer.bank_analytic`);
+* ``art_state``: the state-dependent sampler, each sample on the clock the actor's mean
+  chooses at its own state (:mod:`artrl.art.state_sampler`), with the same NFE;
+* ``edm``, ``dpm``, ``uniform``: the closed-form time-only baselines.
+
+For each row and solver: the quantile W2 to the mixture (no Monte-Carlo noise, so the spread
+over replicates is the spread of the schedule-making seeds), and for the ART rows the expected
+ART cost (|Q| integrated along each step, the objective ART-RL minimises) over the training
+run's bank of exact PF-ODE paths, the state-dependent policy's on each path's own clock. Also:
+the per-sample clocks of ``art_state`` summarised by the mode each sample ends in, a few of
+them whole (the figure), and the inference work (NFE, JVPs, actor calls per sample). The file
+holds no timings (they go to the log), so a fixed seed gives the same bytes.
+
+Run ``python -m artrl.state_compare --help`` for the command line interface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from artrl import schedules as S
+from artrl.art.logrl import LogClockTrainer
+from artrl.art.state_sampler import StatePolicy, sample_state, save_policy
+from artrl.art.train import make_trainer
+from artrl.device import numerics_record, set_threads, threads_arg
+from artrl.io import InputError, config_digest, load_dataset_config, run_cli, write_json
+from artrl.metrics.mixture import target_quantiles, w2_quantile_1d
+from artrl.models.mixture import GaussianMixture1D
+from artrl.solvers import nfe, sample
+
+__all__ = ["BASELINES", "ROWS", "compare_at_K", "main", "mixture_of"]
+
+#: the closed-form time-only baselines (paper convention: σ_K = 0, as the 1-D table)
+BASELINES = ("edm", "dpm", "uniform")
+ROWS = ("art_rl", "art_analytic", "art_state", *BASELINES)
+DPM_SIGMA_MIN = 1e-4  # the 1-D table's DPM row (config.yaml gauss1d)
+PATHS_SHOWN = 24  # whole per-sample clocks kept for the figure (at evenly spaced quantiles)
+
+
+def mixture_of(model_cfg: dict) -> GaussianMixture1D:
+    if model_cfg.get("type") != "mixture":
+        raise InputError(f"the state comparison needs a model of type mixture, got {model_cfg}")
+    return GaussianMixture1D(model_cfg["weights"], model_cfg["means"], model_cfg["stds"])
+
+
+def baseline_grid(name: str, K: int, T: float) -> np.ndarray:
+    if name == "edm":
+        return S.edm(K, T, 0.0, rho=7.0, convention="paper")
+    if name == "dpm":
+        return S.geometric(K, T, DPM_SIGMA_MIN, convention="paper")
+    if name == "uniform":
+        return S.uniform(K, T)
+    raise ValueError(f"unknown baseline {name!r}")
+
+
+@torch.no_grad()
+def state_bank_cost(tr: LogClockTrainer) -> float:
+    """Expected ART cost (refined: |Q| integrated along each step) of the actor's mean clocks
+    over every path of the run's bank, each path on the clock the actor chooses along it."""
+    idx = torch.arange(tr.bank.n, device=tr.device)
+    ro = tr.rollout(tr.bank.n, noise=False, idx=idx)
+    return float(ro.cost.sum(0).mean())
+
+
+def _mode_summary(grids: torch.Tensor, modes: torch.Tensor, n_modes: int) -> list[dict]:
+    out = []
+    for j in range(n_modes):
+        g = grids[modes == j]
+        if g.shape[0] == 0:
+            out.append({"mode": j, "samples": 0})
+            continue
+        out.append(
+            {
+                "mode": j,
+                "samples": int(g.shape[0]),
+                "sigma_mean": g.mean(0).tolist(),
+                "sigma_std": g.std(0, correction=0).tolist(),
+            }
+        )
+    return out
+
+
+def compare_at_K(
+    mix: GaussianMixture1D,
+    dcfg: dict,
+    K: int,
+    seed: int,
+    samples: int,
+    solvers: list[str],
+    *,
+    policy_out: Path | None = None,
+    provenance: dict | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Every row of the comparison at one K (module docstring)."""
+    T = float(dcfg["sigma_max"])
+    t0 = time.perf_counter()
+    tr = make_trainer(dcfg, K, seed)
+    if not isinstance(tr, LogClockTrainer):
+        raise InputError("the state comparison needs ART-RL on the scale-free clock (clock: log)")
+    tr.train(None, progress=progress, log=lambda s: None)
+    train_s = time.perf_counter() - t0
+    policy = StatePolicy.from_trainer(tr)
+    if policy_out is not None:
+        save_policy(policy_out, policy, {**(provenance or {}), "K": K, "seed": seed})
+    grids = {"art_rl": tr.distilled()[0], "art_analytic": tr.bank_analytic()}
+    grids |= {b: baseline_grid(b, K, T) for b in BASELINES}
+    x_T = mix.stratified_prior(samples, T)
+    q = target_quantiles(mix, samples)
+    w2: dict[str, dict[str, float]] = {r: {} for r in ROWS}
+    state: dict[str, Any] = {}
+    for solver in solvers:
+        for name, g in grids.items():
+            w2[name][solver] = w2_quantile_1d(sample(mix, x_T, g, solver=solver).numpy(), q)
+        t1 = time.perf_counter()
+        x0, sg, cost = sample_state(mix, x_T, policy, solver)
+        elapsed = time.perf_counter() - t1
+        w2["art_state"][solver] = w2_quantile_1d(x0.numpy(), q)
+        modes = mix.component_of(x0)
+        shown = np.linspace(0, samples - 1, PATHS_SHOWN).round().astype(int)
+        state[solver] = {
+            "nfe": cost.nfe,
+            "jvps": cost.jvps,
+            "actor_calls": cost.actor_calls,
+            "by_mode": _mode_summary(sg, modes, mix.n_components),
+            "paths": {
+                "quantile": ((shown + 0.5) / samples).tolist(),
+                "mode": modes[shown].tolist(),
+                "sigmas": sg[shown].tolist(),
+            },
+        }
+        if cost.nfe != nfe(solver, K):
+            raise RuntimeError(f"state sampler used {cost.nfe} NFE, not {nfe(solver, K)}")
+    bank = {name: tr.bank_costs(grids[name])["refined"] for name in grids}
+    bank["art_state"] = state_bank_cost(tr)
+    print(f"K={K}: ART-RL trained in {train_s:.1f} s; state sampler {elapsed:.2f} s", flush=True)
+    return {
+        "K": K,
+        "seed": seed,
+        "denoiser_evals": int(tr.D.evals),
+        "grids": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in grids.items()},
+        "w2": w2,
+        "art_cost": bank,
+        "bank_paths": int(tr.bank.n),
+        "state": state,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m artrl.state_compare",
+        description="One replicate of the state-dependent ART comparison on a 1-D Gaussian "
+        "mixture: ART-RL distilled, ART-analytic, the state-dependent sampler and closed-form "
+        "baselines, quantile W2 per K and solver (issue 17).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--problem-config",
+        required=True,
+        help="JSON string or file: {model: {type: mixture, weights, means, stds}, sigma_max, "
+        "art: {...}}",
+    )
+    p.add_argument("--problem", required=True, help="the problem's name (provenance)")
+    p.add_argument("--K", type=int, nargs="+", required=True, help="step budgets")
+    p.add_argument("--seed", type=int, default=0, help="ART-RL seed of this replicate")
+    p.add_argument("--replicate", type=int, default=0, help="replicate index (provenance)")
+    p.add_argument("--samples", type=int, default=20000, help="stratified prior points")
+    p.add_argument("--solvers", nargs="+", default=["euler", "heun"], choices=["euler", "heun"])
+    p.add_argument("--policy-dir", type=Path, default=None, help="write K<K>.policy.json here")
+    threads_arg(p)
+    p.add_argument("--progress", action="store_true", help="ART-RL progress bars")
+    p.add_argument("--out", required=True, type=Path, help="output JSON (written atomically)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> Path:
+    a = _parser().parse_args(argv)
+    set_threads(a.threads)
+    if a.samples < 2 or any(k < 1 for k in a.K):
+        raise InputError("--samples must be >= 2 and every --K >= 1")
+    dcfg = load_dataset_config(a.problem_config)
+    mix = mixture_of(dcfg["model"])
+    prov = {
+        "method": "art_state",
+        "dataset": a.problem,
+        "config_digest": config_digest(dcfg),
+        "replicate": a.replicate,
+    }
+    results = []
+    for K in a.K:
+        pol = None if a.policy_dir is None else a.policy_dir / f"K{K}.policy.json"
+        r = compare_at_K(
+            mix, dcfg, K, a.seed, a.samples, a.solvers, policy_out=pol, provenance=prov,
+            progress=a.progress,
+        )  # fmt: skip
+        print(
+            f"K={K}: W2 "
+            + json.dumps({k: {s: round(v, 5) for s, v in d.items()} for k, d in r["w2"].items()}),
+            flush=True,
+        )
+        results.append(r)
+    doc = {
+        "problem": a.problem,
+        "mixture": mix.describe(),
+        "model": dcfg["model"],
+        "sigma_max": float(dcfg["sigma_max"]),
+        "samples": a.samples,
+        "solvers": a.solvers,
+        "seed": a.seed,
+        "replicate": a.replicate,
+        "config_digest": prov["config_digest"],
+        "numerics": numerics_record(),
+        "results": results,
+    }
+    return write_json(a.out, doc)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
