@@ -39,6 +39,7 @@ def _doc(r, w2, seed=None):
                 "grids": {"art_rl": [3.0, *[1.0] * (K - 1), 0.0]},
                 "w2": {row: {s: w2(row, s, K, r) for s in ("euler", "heun")} for row in ROWS},
                 "art_cost": {row: 10.0 + r for row in ROWS},
+                "headroom": {"time_only": 1.0, "per_path": 0.9, "gain": 0.1 + 0.01 * r},
                 "state": state,
             }
         )
@@ -98,6 +99,7 @@ def test_means_spreads_and_paired_differences(tmp_path):
     assert [ln.count("**") for ln in lines] == [4, 4, 0]  # Euler, Heun, ART cost
     assert md.count("**") == 8  # 4 bold cells, nothing else bold
     assert "K=2 -0.2525 ± 0.0025" in md and "mode 0 0.2, mode 1 0.3" in md
+    assert "on these paths by 11.0 ± 1.0 %" in md
     for k in ("w2", "paths"):
         assert out[k].read_bytes()[:8] == PNG
 

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from artrl.art.state_sampler import load_policy, sample_state
+from artrl.art.train import make_trainer
 from artrl.io import InputError
 from artrl.metrics.mixture import target_quantiles, w2_quantile_1d
 from artrl.models.mixture import GaussianMixture1D
 from artrl.solvers import nfe, sample
-from artrl.state_compare import ROWS, baseline_grid, main
+from artrl.state_compare import ROWS, baseline_grid, main, state_headroom
 
 SMALL_ART = {"jvp_mode": "reverse", "iterations": 12, "bank_paths": 32, "bank_points": 48}
 PROBLEM = {
@@ -79,6 +80,19 @@ def test_a_fixed_seed_gives_the_same_bytes_and_another_seed_another_run(run, tmp
         other["results"][0]["grids"]["art_rl"]
         != json.loads(out.read_text())["results"][0]["grids"]["art_rl"]
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "lo", "hi"),
+    [({"type": "mixture", "weights": [1.0], "means": [0.0], "stds": [1.0]}, -1e-9, 1e-9),
+     (PROBLEM["model"], 0.05, 0.5)],
+)  # fmt: skip
+def test_headroom_is_zero_for_one_gaussian_and_not_for_two_widths(model, lo, hi):
+    # one Gaussian: |Q| along every path is |x_T| times one profile, so one time-only clock is
+    # every path's optimum; two modes of widths 0.05 and 1: their |Q| peak at different σ
+    tr = make_trainer({"model": model, "sigma_max": 3.0, "art": SMALL_ART}, 3, 0)
+    h = state_headroom(tr)
+    assert lo < h["gain"] < hi and h["per_path"] <= h["time_only"] * (1 + 1e-12)
 
 
 def test_a_problem_that_is_not_a_mixture_is_refused(tmp_path):

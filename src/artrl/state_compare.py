@@ -78,6 +78,27 @@ def state_bank_cost(tr: LogClockTrainer) -> float:
     return float(ro.cost.sum(0).mean())
 
 
+@torch.no_grad()
+def state_headroom(tr: LogClockTrainer) -> dict[str, float]:
+    """How much a clock that sees the state could lower the ART cost at all, in the limit of
+    many steps, on the run's bank of exact paths. The continuous ART cost ∫|Q| σ'(t)² dt of a
+    path over t ∈ [0, T] (Eq. 9 with dσ = −θ dt) is at least (∫√|Q| dσ)²/T (Cauchy–Schwarz),
+    reached by θ ∝ |Q|^(-1/2) along that path. One time-only clock for all paths can reach
+    (∫√E|Q| dσ)²/T (ART-analytic's θ* ∝ E|Q|^(-1/2)); a clock per path E[(∫√|Q_i| dσ)²]/T,
+    never more (Minkowski). ``gain`` = 1 − per-path / time-only: the headroom of the state."""
+    bank = tr.bank
+    sig = bank.z.exp() if bank.log else bank.z  # ascending
+    root = bank.q.clamp_min(0.0).sqrt()
+    per_path = torch.trapezoid(root, sig, dim=1)
+    per_path_cost = float((per_path**2).mean())
+    time_only = float(torch.trapezoid(bank.q.mean(0).sqrt(), sig) ** 2)
+    return {
+        "time_only": time_only / tr.cfg.T,
+        "per_path": per_path_cost / tr.cfg.T,
+        "gain": 1.0 - per_path_cost / time_only,
+    }
+
+
 def _mode_summary(grids: torch.Tensor, modes: torch.Tensor, n_modes: int) -> list[dict]:
     out = []
     for j in range(n_modes):
@@ -149,6 +170,7 @@ def compare_at_K(
             raise RuntimeError(f"state sampler used {cost.nfe} NFE, not {nfe(solver, K)}")
     bank = {name: tr.bank_costs(grids[name])["refined"] for name in grids}
     bank["art_state"] = state_bank_cost(tr)
+    headroom = state_headroom(tr)
     print(f"K={K}: ART-RL trained in {train_s:.1f} s; state sampler {elapsed:.2f} s", flush=True)
     return {
         "K": K,
@@ -158,6 +180,7 @@ def compare_at_K(
         "w2": w2,
         "art_cost": bank,
         "bank_paths": int(tr.bank.n),
+        "headroom": headroom,
         "state": state,
     }
 
