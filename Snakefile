@@ -43,6 +43,7 @@ include: "workflow/rules/gauss1d.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/edm.smk"
 include: "workflow/rules/cross_dataset.smk"
+include: "workflow/rules/state.smk"
 
 
 rule all:

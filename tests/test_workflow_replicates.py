@@ -118,6 +118,7 @@ TORCH_MODULES = (
     "artrl.metrics.fid",
     "artrl.metrics.digits_features",
     "artrl.gauss1d",
+    "artrl.state_compare",
     "{params.module",  # a method module (built in, or a plugin's)
 )
 

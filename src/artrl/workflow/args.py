@@ -338,3 +338,26 @@ class Args:
                 "check on the CPU only, add `--config allow_cpu=True` (README: GPU and cluster)."
             )
         return 1
+
+    # ------------------------------------------------------------------ state-dependent (17)
+    def state_problem_json(self, wildcards):
+        """--problem-config of python -m artrl.state_compare: the problem's model and
+        sigma_max, and the block's art settings."""
+        block = self.state_cfg()
+        p = block["problems"][wildcards.problem]
+        cfg = {"model": p["model"], "sigma_max": p["sigma_max"], "art": block.get("art", {})}
+        return json.dumps(cfg, sort_keys=True)
+
+    def state_args(self, wildcards):
+        """K, samples and solvers of python -m artrl.state_compare (a list: {params.x:q})."""
+        block = self.state_cfg()
+        return [
+            "--K",
+            *(str(k) for k in block["K"]),
+            "--samples",
+            str(block["samples"]),
+            "--solvers",
+            *block["solvers"],
+            "--replicate",
+            str(self.rep_index(wildcards)),
+        ]

@@ -77,9 +77,35 @@ class Checks:
                 "(true replicates every model the workflow trains and shares the others)"
             )
 
+    def check_state_dependent(self):
+        """The state_dependent block (issue 17): problem names distinct from the data sets'
+        (both name results/tables/<name>_*.csv) and an art block of the scale-free clock."""
+        block = self.config.get("state_dependent")
+        if not block:
+            return
+        clash = sorted(set(block["problems"]) & set(self.config["datasets"]))
+        if clash:
+            raise ConfigError(
+                f"config: state_dependent/problems/{clash[0]} is also a data set name; both "
+                "write results/tables/<name>_*.csv: rename the problem"
+            )
+        ARTConfig = art_config_class()
+        if ARTConfig is None:  # outside the artrl env: the job checks its settings itself
+            return
+        try:
+            cfg = ARTConfig.from_dict(block.get("art", {}), where="state_dependent.art")
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"config: {e.args[0] if e.args else e}") from None
+        if cfg.clock != "log":
+            raise ConfigError(
+                "config: state_dependent/art/clock must be log: the state-dependent sampler "
+                "runs the scale-free clock's actor (artrl.art.state_sampler)"
+            )
+
     def check_config(self):
         """Cross-field checks the JSON schema cannot express; fail early naming the culprit."""
         self.check_replicate_score_model()
+        self.check_state_dependent()
         group_of = {}
         ARTConfig = art_config_class()
         for dataset, d in self.config["datasets"].items():

@@ -53,6 +53,7 @@ TORCH_THREADS = {
     "methods": 2,
     "sample": 1,
     "fid": 1,
+    "state": 1,
     "w2": 2,
 }
 
@@ -265,6 +266,16 @@ class ConfigAccess:
             name for d in self.config["datasets"] for name in self.schedule_names(d, methods)
         )
 
+    def state_cfg(self):
+        """The state_dependent block (issue 17), or None (absent, or extra under core_only)."""
+        block = self.config.get("state_dependent")
+        return block if block is not None and self.included(block) else None
+
+    def state_problems(self):
+        """The problems of the state-dependent comparison (none without its block)."""
+        block = self.state_cfg()
+        return list(block["problems"]) if block else []
+
     def regexes(self):
         """{name: regex} of the wildcard constraints the rules use (names a rule may build)."""
         config = self.config
@@ -303,4 +314,5 @@ class ConfigAccess:
             # methods whose module first writes a K-independent cost file (GITS, rule gits_costs)
             "PRECOMPUTE_RE": names(tuple(n for n, m in METHODS.items() if m.precompute)),
             "DOWNLOAD_RE": alternatives(p[len("resources/") :] for p in self.downloads()),
+            "STATE_PROBLEM_RE": alternatives(self.state_problems()),
         }

@@ -90,7 +90,16 @@ def stale_table_check(table, cells):
         )
 
 
+def state_compare_file(problem, r=0):
+    """One replicate's python -m artrl.state_compare output (issue 17)."""
+    return f"results/{rep_prefix(r)}state/{problem}/compare.json"
+
+
 class Inputs:
+    def state_compare_files(self, wildcards):
+        """Every replicate's comparison file of a problem (rule state_table)."""
+        return [state_compare_file(wildcards.problem, r) for r in range(self.replicates())]
+
     def model_files(self, wildcards):
         """The score-model file a dataset's denoiser is loaded from (none for analytic models):
         that of the job's replicate (:meth:`model_cfg`)."""

@@ -130,6 +130,15 @@ class Provenance:
     def transfer_expect(self, wildcards):
         return self.slot_expect(*self.transfer_slot(wildcards))
 
+    def state_digest(self, wildcards):
+        """The config digest of a state-dependent comparison table: its block's settings and
+        its problem (issue 17)."""
+        block = {k: v for k, v in self.state_cfg().items() if k != "problems"}
+        problem = self.state_cfg()["problems"][wildcards.problem]
+        return config_digest(
+            {"state_dependent": block, "problem": problem, "seed": self.config["seed"]}
+        )
+
     def cross_digest(self, wildcards):
         return config_digest(
             {"cross_dataset": self.cross_dataset_cfg(), "seed": self.config["seed"]}

@@ -55,6 +55,18 @@ class Targets:
                 out.append(f"results/figures/{d}_sigmas_K{SIGMA_K}.png")
         if self.cross_dataset_cfg():
             out += [CROSS_TABLE, CROSS_TABLE.replace(".csv", ".md")]
+        return out + self.state_targets()
+
+    def state_targets(self):
+        """The state-dependent comparison (issue 17): a table and two figures per problem."""
+        out = []
+        for p in self.state_problems():
+            out += [
+                f"results/tables/{p}_state.csv",
+                f"results/tables/{p}_state.md",
+                f"results/figures/{p}_state_w2.png",
+                f"results/figures/{p}_state_paths.png",
+            ]
         return out
 
     def demo_digits_targets(self):
