@@ -25,7 +25,8 @@ demo: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo --config core_only=True
 
 # every method on the embedded data sets (issue "methods"): the same tables with all rows, each
-# cell mean ± std over REPLICATES replicates (issue 16; the score model is shared)
+# cell mean ± std over REPLICATES replicates (issue 16; the score model is shared), and the
+# state-dependent comparison on 1-D mixtures (issue 17, docs/state_dependent.md)
 REPLICATES ?= 3
 compare: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) compare --config replicates=$(REPLICATES)

@@ -46,8 +46,9 @@ class Targets:
 
     def compare_targets(self):
         """The competing-methods comparison on the embedded data sets (issue "methods"): every
-        schedule, the extra ones included, of the Gaussian and digits data sets, and the
-        cross-data-set matrix; ~1.5 h on 2 cores.
+        schedule, the extra ones included, of the Gaussian and digits data sets, the
+        cross-data-set matrix and the state-dependent comparison (issue 17); ~1.5 h on 2 cores
+        with one replicate.
         """
         out = self.w2_targets() + self.image_targets([d for d in self.unet_datasets()])
         for d in self.w2_datasets() + self.unet_datasets():
