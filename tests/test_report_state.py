@@ -69,7 +69,8 @@ def _report(tmp_path, docs):
     paths = _write(tmp_path, docs)
     out = {k: tmp_path / f"o.{k}" for k in ("csv", "md", "w2", "paths")}
     main(
-        ["--compare", *paths, "--config-digest", "cfg", "--seed", "7", "--out-csv",
+        ["--compare", *paths, "--label", "two widths", "--config-digest", "cfg", "--seed", "7",
+         "--out-csv",
          str(out["csv"]), "--out-md", str(out["md"]), "--out-w2-figure", str(out["w2"]),
          "--out-paths-figure", str(out["paths"])]
     )  # fmt: skip
@@ -100,6 +101,7 @@ def test_means_spreads_and_paired_differences(tmp_path):
     assert md.count("**") == 8  # 4 bold cells, nothing else bold
     assert "K=2 -0.2525 ± 0.0025" in md and "mode 0 0.2, mode 1 0.3" in md
     assert "on these paths by 11.0 ± 1.0 %" in md
+    assert md.startswith("# When does the state matter? two_widths (two widths): 0.5·N(-2,")
     for k in ("w2", "paths"):
         assert out[k].read_bytes()[:8] == PNG
 

@@ -8,6 +8,8 @@ import json
 
 import pytest
 from test_config_schema import _validated
+from test_workflow import _dry_run, _job_counts
+from test_workflow import pytestmark as needs_snakemake
 from test_workflow_logic import REPO, SHIPPED, _config, _w
 from test_workflow_replicates import _rules
 
@@ -29,6 +31,17 @@ def test_the_targets_are_in_compare_only():
     assert Workflow(_without_block()).state_targets() == []
 
 
+@needs_snakemake
+def test_the_dry_run_has_a_job_per_problem_and_replicate(tmp_path):
+    """The state targets of make compare with 3 replicates: one state_compare per problem and
+    replicate, one state_table per problem and nothing else (the problems are analytic)."""
+    cfg = _config(replicates=3)
+    r = _dry_run(tmp_path, cfg, *Workflow(cfg).state_targets())
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = _job_counts(r.stdout + r.stderr)
+    assert counts == {"state_compare": 9, "state_table": 3, "total": 12}
+
+
 def _without_block():
     cfg = copy.deepcopy(SHIPPED)
     cfg.pop("state_dependent")
@@ -48,6 +61,7 @@ def test_the_jobs_arguments():
     assert args == ["--K", "2", "3", "5", "10", "--samples", "20000", "--solvers", "euler",
                     "heun", "--replicate", "2"]  # fmt: skip
     assert w.rep_seed(_w(rep="rep2/")) == SHIPPED["seed"] + 2 * REPLICATE_SEED_STRIDE
+    assert w.state_label(_w(problem="gauss_control")) == "N(0, 1) (control)"
     assert w.state_compare_files(_w(problem="near_zero")) == [
         "results/state/near_zero/compare.json",
         "results/rep1/state/near_zero/compare.json",

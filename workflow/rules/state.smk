@@ -65,9 +65,11 @@ rule state_table:
     conda:
         "../../envs/artrl.yaml"
     params:
+        label=W.state_label,
         digest=W.state_digest,
         seed=config["seed"],
     shell:
-        "python -m artrl.report.state --compare {input:q} --config-digest {params.digest:q}"
+        "python -m artrl.report.state --compare {input:q} --label {params.label:q}"
+        " --config-digest {params.digest:q}"
         " --seed {params.seed:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-w2-figure {output.w2:q} --out-paths-figure {output.paths:q} > {log:q} 2>&1"

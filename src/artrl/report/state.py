@@ -140,12 +140,16 @@ def _mark(text: str, mark: str) -> str:
     return f"**{text}**" if mark == BOLD else (f"{text} ≈" if mark == TIE else text)
 
 
-def state_markdown(df: pd.DataFrame, docs: list[dict], prov: dict | None = None) -> str:
+def state_markdown(
+    df: pd.DataFrame, docs: list[dict], prov: dict | None = None, label: str | None = None
+) -> str:
+    """The Markdown of the module docstring; ``label`` (config) heads it beside the problem."""
     d0 = docs[0]
     R = len(docs)
     Ks = sorted(df["K"].unique())
+    name = f"{d0['problem']} ({label})" if label else d0["problem"]
     lines = [
-        f"# When does the state matter? {d0['problem']}: {d0['mixture']}",
+        f"# When does the state matter? {name}: {d0['mixture']}",
         "",
         f"Quantile W2 to the data (n = {d0['samples']:,} stratified prior points, the same for "
         f"every row; σ_max = {d0['sigma_max']:g}), mean ± sample std over {R} replicate(s) "
@@ -283,6 +287,7 @@ def _parser() -> argparse.ArgumentParser:
         "problem from its replicates' python -m artrl.state_compare files (issue 17).",
     )
     p.add_argument("--compare", nargs="+", required=True, help="compare.json of each replicate")
+    p.add_argument("--label", default=None, help="the problem's label (the Markdown title)")
     p.add_argument("--config-digest", default=None, help="provenance")
     p.add_argument("--seed", default=None, help="provenance")
     p.add_argument("--out-csv", required=True, type=Path)
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     df = state_table(docs)
     prov = provenance(a.config_digest, a.seed)
     atomic_write(a.out_csv, lambda tmp: df.assign(**prov).to_csv(tmp, index=False))
-    write_text(a.out_md, state_markdown(df, docs, prov))
+    write_text(a.out_md, state_markdown(df, docs, prov, a.label))
     w2_figure(df, docs, a.out_w2_figure)
     paths_figure(docs, a.out_paths_figure)
     return 0

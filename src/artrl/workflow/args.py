@@ -361,3 +361,8 @@ class Args:
             "--replicate",
             str(self.rep_index(wildcards)),
         ]
+
+    def state_label(self, wildcards):
+        """The problem's label (the table's title; its name when the config gives none)."""
+        p = self.state_cfg()["problems"][wildcards.problem]
+        return p.get("label", wildcards.problem)
