@@ -147,8 +147,8 @@ def rk4(
 # operation, so a [B, K + 1] grid whose rows are equal gives the bytes of the solver above.
 
 
-def _col(v: Tensor, like: Tensor) -> Tensor:
-    """Per-sample [B] → [B, 1, ..., 1] against ``like``."""
+def expand_per_sample(v: Tensor, like: Tensor) -> Tensor:
+    """Per-sample [B] → [B, 1, ..., 1] against ``like`` (also :mod:`artrl.art.dynamics`')."""
     return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
 
 
@@ -165,7 +165,7 @@ def euler_step(
     = D(x; σ) when the caller has it already (one NFE then saved)."""
     if denoised is None:
         denoised = D(x, sigma, labels)
-    s, s_next = _col(sigma, x), _col(sigma_next, x)
+    s, s_next = expand_per_sample(sigma, x), expand_per_sample(sigma_next, x)
     return x + (s_next - s) * to_d(x, s, denoised)
 
 
@@ -183,7 +183,7 @@ def heun_step(
     only), Euler for the rows stepping into σ = 0."""
     if denoised is None:
         denoised = D(x, sigma, labels)
-    s, s_next = _col(sigma, x), _col(sigma_next, x)
+    s, s_next = expand_per_sample(sigma, x), expand_per_sample(sigma_next, x)
     h = s_next - s
     d = to_d(x, s, denoised)
     x_next = x + h * d
@@ -192,7 +192,7 @@ def heun_step(
         return x_next
     xr, sr = x_next[rows], sigma_next[rows]
     lab = None if labels is None else labels[rows]
-    d_prime = to_d(xr, _col(sr, xr), D(xr, sr, lab))
+    d_prime = to_d(xr, expand_per_sample(sr, xr), D(xr, sr, lab))
     out = x_next.clone()
     out[rows] = x[rows] + h[rows] * (0.5 * d[rows] + 0.5 * d_prime)
     return out

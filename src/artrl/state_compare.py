@@ -41,6 +41,7 @@ from artrl.art.train import make_trainer
 from artrl.device import numerics_record, set_threads, threads_arg
 from artrl.io import InputError, config_digest, load_dataset_config, run_cli, write_json
 from artrl.metrics.mixture import target_quantiles, w2_quantile_1d
+from artrl.models import build
 from artrl.models.mixture import GaussianMixture1D
 from artrl.solvers import nfe, sample
 
@@ -53,10 +54,11 @@ DPM_SIGMA_MIN = 1e-4  # the 1-D table's DPM row (config.yaml gauss1d)
 PATHS_SHOWN = 24  # whole per-sample clocks kept for the figure (at evenly spaced quantiles)
 
 
-def mixture_of(model_cfg: dict) -> GaussianMixture1D:
+def mixture_of(model_cfg: dict, sigma_max: float) -> GaussianMixture1D:
+    """The problem's mixture, built as the trainer builds it (:func:`artrl.models.build`)."""
     if model_cfg.get("type") != "mixture":
         raise InputError(f"the state comparison needs a model of type mixture, got {model_cfg}")
-    return GaussianMixture1D(model_cfg["weights"], model_cfg["means"], model_cfg["stds"])
+    return build(model_cfg, sigma_max).D
 
 
 def baseline_grid(name: str, K: int, T: float) -> np.ndarray:
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> Path:
     if a.samples < 2 or any(k < 1 for k in a.K):
         raise InputError("--samples must be >= 2 and every --K >= 1")
     dcfg = load_dataset_config(a.problem_config)
-    mix = mixture_of(dcfg["model"])
+    mix = mixture_of(dcfg["model"], float(dcfg["sigma_max"]))
     prov = {
         "method": "art_state",
         "dataset": a.problem,

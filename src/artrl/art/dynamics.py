@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from artrl.solvers import expand_per_sample as _expand
+
 if TYPE_CHECKING:
     from artrl.solvers import Denoiser
 
@@ -31,6 +33,7 @@ __all__ = [
     "noise_level",
     "drift",
     "drift_and_q",
+    "flow_jvp",
     "drift_q_heun",
     "jvp",
     "batch_norm",
@@ -41,11 +44,6 @@ __all__ = [
 def noise_level(psi: Tensor, T: float, s_floor: float = 1e-6) -> Tensor:
     """s = T − ψ (arXiv 2601.18681 Eq. 8), floored at ``s_floor`` so F, Q stay finite at ψ = T."""
     return (T - psi).clamp_min(s_floor)
-
-
-def _expand(v: Tensor, like: Tensor) -> Tensor:
-    """Per-sample scalars [B] → [B, 1, ..., 1] for broadcasting against ``like``."""
-    return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
 
 
 def batch_norm(v: Tensor) -> Tensor:
@@ -112,6 +110,18 @@ def jvp(
     return _with_fallback(compute, mode, fn if key is None else key)
 
 
+def flow_jvp(
+    D: Denoiser, x: Tensor, s: Tensor, F: Tensor, labels: Tensor | None = None, *, mode="auto"
+) -> Tensor:
+    """J_D·F − ∂_σ D at (x, s): the JVP of (x, σ) ↦ D(x; σ) with tangent (F, −1), i.e. s·Q
+    (Eq. 8) for F = (D − x)/s; ``s`` has shape [B]."""
+
+    def d_of(x_: Tensor, s_: Tensor) -> Tensor:
+        return D(x_, s_, labels)
+
+    return jvp(d_of, (x, s), (F, -torch.ones_like(s)), mode=mode, key=D)[1]
+
+
 def drift_and_q(
     D: Denoiser,
     x: Tensor,
@@ -130,12 +140,7 @@ def drift_and_q(
     s = noise_level(psi, T, s_floor)
     with torch.no_grad():
         F = (D(x, s, labels) - x) / _expand(s, x)
-
-    def d_of(x_: Tensor, s_: Tensor) -> Tensor:
-        return D(x_, s_, labels)
-
-    _, dD = jvp(d_of, (x, s), (F, -torch.ones_like(s)), mode=mode, key=D)
-    return F, dD / _expand(s, x)
+    return F, flow_jvp(D, x, s, F, labels, mode=mode) / _expand(s, x)
 
 
 def drift_q_heun(

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from artrl.art.clock import base_logit, learned_steps
-from artrl.art.dynamics import batch_norm, jvp
+from artrl.art.dynamics import batch_norm, flow_jvp
 from artrl.art.logrl import A_MAX, N_FEATURES, clock_features
 from artrl.art.rl import MLP
 from artrl.io import InputError, write_text
@@ -135,16 +135,6 @@ class SamplerCost:
     actor_calls: int  # actor evaluations per sample
 
 
-def _q_norm(D: Denoiser, x: Tensor, sigma: Tensor, F: Tensor, labels, mode: str) -> Tensor:
-    """|Q| (Eq. 8) at (x, σ): the JVP of (x, σ) ↦ D(x; σ) with tangent (F, −1), over σ."""
-
-    def d_of(x_: Tensor, s_: Tensor) -> Tensor:
-        return D(x_, s_, labels)
-
-    _, dD = jvp(d_of, (x, sigma), (F, -torch.ones_like(sigma)), mode=mode, key=D)
-    return batch_norm(dD) / sigma
-
-
 def sample_state(
     D: Denoiser,
     x: Tensor,
@@ -179,7 +169,7 @@ def sample_state(
         nfe += 1
         if n > 1:
             F = (denoised - x) / sigma.reshape((B,) + (1,) * (x.ndim - 1))  # Eq. (5)
-            q = _q_norm(D, x, sigma, F, labels, c.jvp_mode)
+            q = batch_norm(flow_jvp(D, x, sigma, F, labels, mode=c.jvp_mode)) / sigma  # |Q|
             jvps += 1
             z = clock_features(k, K_l, r / r0, sigma, q, batch_norm(F), batch_norm(x), c.x_scale)
             a = policy.mean(z)

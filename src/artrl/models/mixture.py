@@ -30,16 +30,15 @@ import torch
 from scipy.special import ndtr
 from torch import Tensor
 
+from artrl.models.analytic import _as_sigma, _per_sample
+
 __all__ = ["GaussianMixture1D"]
 
 
-def _per_sample(sigma: Tensor | float, like: Tensor) -> Tensor:
-    """σ as a tensor broadcasting against ``like`` ([B, 1]): 0-dim, or [B] → [B, 1]."""
-    if isinstance(sigma, Tensor):  # as it is: torch.func.jvp may pass a wrapped tensor
-        s = sigma
-    else:
-        s = torch.tensor(float(sigma), dtype=like.dtype, device=like.device)
-    return s if s.ndim == 0 else s.reshape(-1, *([1] * (like.ndim - 1)))
+def _sigma_col(sigma: Tensor | float, x: Tensor) -> Tensor:
+    """σ broadcasting against x ([B, 1]): the Gaussian model's helpers (a tensor is used as it
+    is, so ``torch.func.jvp``'s wrapped σ passes through)."""
+    return _per_sample(_as_sigma(sigma, x), x.ndim)
 
 
 class GaussianMixture1D(torch.nn.Module):
@@ -96,14 +95,14 @@ class GaussianMixture1D(torch.nn.Module):
 
     def responsibilities(self, x: Tensor, sigma: Tensor | float) -> Tensor:
         """w_j(x, σ), shape [B, n_components] (the posterior over components at noise σ)."""
-        sig = _per_sample(sigma, x)
+        sig = _sigma_col(sigma, x)
         var = self.stds**2 + sig**2  # [n] or [B, n]
         logp = self.weights.log() - 0.5 * (x - self.means) ** 2 / var - 0.5 * var.log()  # [B, n]
         return torch.softmax(logp, dim=-1)
 
     def forward(self, x: Tensor, sigma: Tensor | float, labels: Tensor | None = None) -> Tensor:
         """D(x; σ) = Σ_j w_j (μ_j + s_j²/(s_j² + σ²)(x − μ_j)); x of shape [B, 1]."""
-        sig = _per_sample(sigma, x)
+        sig = _sigma_col(sigma, x)
         var = self.stds**2 + sig**2
         post = self.means + self.stds**2 / var * (x - self.means)  # [B, n]
         return (self.responsibilities(x, sigma) * post).sum(-1, keepdim=True)

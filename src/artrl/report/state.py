@@ -29,7 +29,8 @@ import pandas as pd
 from artrl.io import atomic_write, read_json, run_cli, write_text
 from artrl.report.common import ReportError, provenance, provenance_footer
 from artrl.report.figures import _pyplot, _save, line_style
-from artrl.report.replicates import BOLD, TIE, column_marks, replicate_stats
+from artrl.report.replicates import column_marks, replicate_stats
+from artrl.report.tables import _pm, marked
 
 __all__ = [
     "LABELS",
@@ -129,15 +130,8 @@ def _last_sigma_by_mode(res: list[dict], solver: str) -> list[float]:
 
 
 def _fmt(v: float, sd: float, digits: int = 4) -> str:
-    if not math.isfinite(v):
-        return "—"
-    if math.isfinite(sd):
-        return f"{v:.{digits}f} ± {sd:.{digits}f}"
-    return f"{v:.{digits}f}"
-
-
-def _mark(text: str, mark: str) -> str:
-    return f"**{text}**" if mark == BOLD else (f"{text} ≈" if mark == TIE else text)
+    """``mean ± sd`` with ``digits`` decimals (:func:`artrl.report.tables._pm`)."""
+    return _pm(v, sd, lambda u: f"{u:.{digits}f}")
 
 
 def state_markdown(
@@ -170,7 +164,7 @@ def state_markdown(
             cells = []
             for k in Ks:
                 r = sub[(sub["row"] == row) & (sub["K"] == k)].iloc[0]
-                cells.append(_mark(_fmt(r["w2"], r["w2_sd"]), marks[(row, k)]))
+                cells.append(marked(_fmt(r["w2"], r["w2_sd"]), marks[(row, k)]))
             lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
         st = sub[sub["row"] == "art_state"].set_index("K")
         lines += [

@@ -125,6 +125,12 @@ def _pm(mean: Any, sd: Any, fmt: Any) -> str:
     return f"{fmt(mean)} ± {fmt(sd)}" if _finite(sd) else fmt(mean)
 
 
+def marked(cell: str, mark: str) -> str:
+    """A Markdown cell with its :func:`artrl.report.replicates.column_marks` mark: bold for a
+    lead that holds, a trailing ≈ for a tie."""
+    return f"**{cell}**" if mark == BOLD else f"{cell} ≈" if mark == TIE else cell
+
+
 def _replicate_note(df: pd.DataFrame, sample_seeds: bool) -> str:
     """The note "mean ± sample std over R replicates (replicate seeds …; sample seeds …)" from
     the rows' ``n_replicates``, ``replicate_seeds`` and (with ``sample_seeds``) ``sample_seeds``
@@ -616,7 +622,7 @@ def fid_markdown(
             for n in nfes:
                 c = _pm(row[f"fid_NFE{n}"], row[f"fid_sd_NFE{n}"], _fmt2)
                 mark = marks[n][i]
-                cells.append(f"**{c}**" if mark == BOLD else f"{c} ≈" if mark == TIE else c)
+                cells.append(marked(c, mark))
         else:
             cells = [
                 _cell(
