@@ -397,7 +397,13 @@ def test_digits_comparison_dry_run(tmp_path):
     rk4 = d["tables"]["rk4"]
     n_heun, n_euler = len(d["solvers"]["heun"]), len(d["solvers"]["euler"])
     cells = len(heun) * (n_heun + n_euler) + len(rk4["schedules"]) * len(rk4["K"]) + 1
+    # the state tables (issue 17): their other rows are cells of the solver tables; art_state
+    # adds its own, one policy and grid per K from art_rl_at_K's run at that K
+    state = [d["tables"][t] for t in ("stateheun", "stateeuler")]
+    assert all(t["schedules"][-2:] == ["art_rl_at_K", "art_state"] for t in state)
+    cells += sum(len(t["K"]) for t in state)
     assert counts["fid_cell"] == counts["sample_shard"] == cells  # one 5000-image shard each
+    assert counts["art_state_schedule"] == len({k for t in state for k in t["K"]})
     ks = {k for klist in d["solvers"].values() for k in klist}
     # art_rl_k18, the σ-clock row and the three variants at K = 18; art_rl_at_K at every K
     assert counts["art_train"] == 5 + len(ks)

@@ -91,7 +91,7 @@ def test_shard_ranges_cover_every_seed_once():
 
 def test_table_ids_heun_first_then_extra_tables_and_their_stems():
     w = Workflow(_config())
-    assert w.table_ids("digits") == ["heun", "euler", "rk4", "transfer"]
+    assert w.table_ids("digits") == ["heun", "euler", "rk4", "transfer", "stateheun", "stateeuler"]
     assert table_stem("digits", "heun") == "digits_fid"
     assert table_stem("digits", "rk4") == "digits_rk4_fid"
 
@@ -228,3 +228,40 @@ def test_check_cross_dataset_and_registry_names():
     cfg = _config()
     cfg["datasets"]["gauss1d"]["schedules"]["dpm"]["method"] = "dpm"
     _raises(cfg, "'dpm' is an alias of 'geometric'")
+
+
+# ---------------------------------------------------------------------------------------------
+# The state-dependent sampler on digits (issue 17)
+
+
+def test_art_state_reads_its_source_run_and_samples_with_its_policy():
+    w = Workflow(_config())
+    wc = _w(dataset="digits", name="art_state", K="5", rep="rep2/")
+    assert w.art_state_input(wc) == "results/rep2/art/digits/art_rl_at_K/K5/rollouts.npz"
+    assert w.policy_input(wc) == ["results/rep2/schedules/digits/art_state/K5.policy.json"]
+    assert w.policy_input(_w(dataset="digits", name="edm", K="5", rep="")) == []
+    # the digest follows the source run's config: retraining it makes a new policy
+    p = w.schedule_provenance("digits", "art_state")
+    assert p["source"] == w.schedule_provenance("digits", "art_rl_at_K")
+    # its cost is the source run's training, then its own job
+    jobs = w.schedule_jobs("digits", "art_state", 5)
+    assert jobs[0] == "results/benchmarks/art_train/digits/art_rl_at_K/K5.tsv" and len(jobs) == 2
+    # --policy for a sampling job with a policy input, nothing without (a list of one or a str)
+    pol = "results/schedules/digits/art_state/K5.policy.json"
+    assert w.policy_args(wc, {"policy": [pol]}) == ["--policy", pol]
+    assert w.policy_args(wc, {"policy": pol}) == ["--policy", pol]
+    assert w.policy_args(wc, {"policy": []}) == []
+    assert "art_state" not in w.table_names("digits", "heun")  # only in the state tables
+    assert re.fullmatch(w.regexes()["ART_STATE_RE"], "art_state")
+
+
+def test_art_state_checks_name_the_culprit():
+    cfg = _config()
+    cfg["datasets"]["digits"]["schedules"]["art_state"]["source"] = "edm"
+    _raises(cfg, "schedules/art_state/source must name an art_rl schedule")
+    cfg = _config()
+    cfg["datasets"]["digits"]["schedules"]["art_state"]["source"] = "art_rl_sigma_k18"
+    _raises(cfg, "its ART-RL run needs clock log")
+    cfg = _config()
+    cfg["datasets"]["digits"]["tables"]["rk4"]["schedules"].append("art_state")
+    _raises(cfg, "tables/rk4: art_state .* Euler and Heun have and rk4 has not")

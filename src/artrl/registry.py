@@ -38,6 +38,9 @@ RULES: dict[str, str] = {
     "art_analytic": "art_analytic_schedule",  # python -m artrl.art.analytic
     "art_rl": "art_distill",  # after art_train
     "art_rl_transfer": "transfer_schedule",  # python -m artrl.transfer
+    # the state-dependent sampler (issue 17): an art_rl run's actor as a policy file, beside
+    # the run's distilled grid (python -m artrl.art.distill --policy-out)
+    "art_state": "art_state_schedule",
     "method": "method_schedule",  # python -m <cli>
 }
 KINDS = tuple(RULES)
@@ -202,6 +205,7 @@ register_method("ays_gaussian", kind="baseline")
 register_method("art_analytic", kind="art_analytic")
 register_method("art_rl", kind="art_rl")
 register_method("art_rl_transfer", kind="art_rl_transfer")
+register_method("art_state", kind="art_state")
 register_method("gits", cli="artrl.methods.gits", precompute=True)
 register_method("dmn", cli="artrl.methods.dmn")
 register_method("ld3", cli="artrl.methods.ld3")

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from artrl.art.state_sampler import StatePolicy, load_policy, sample_state
 from artrl.device import (
     DEVICE_HELP,
     device_arg,
@@ -37,7 +38,7 @@ from artrl.device import (
 )
 from artrl.io import InputError, file_sha256, run_cli, write_npz
 from artrl.schedules import load_for_slot, parse_expect
-from artrl.solvers import SOLVERS, CountingDenoiser, nfe, sample
+from artrl.solvers import PER_SAMPLE_STEPS, SOLVERS, CountingDenoiser, nfe, sample
 
 __all__ = ["seed_latents", "to_uint8_nhwc", "generate", "main"]
 
@@ -84,8 +85,15 @@ def generate(
     n_classes: int = 0,
     device="cpu",
     progress: bool = False,
+    policy: StatePolicy | None = None,
+    grids: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Images for ``seeds`` as (uint8 [N, H, W, C], seeds, denoiser calls per batch)."""
+    """Images for ``seeds`` as (uint8 [N, H, W, C], seeds, denoiser calls per batch).
+
+    With ``policy`` (issue 17) each image follows its own σ-grid, the state-dependent ART
+    sampler's (:func:`artrl.art.state_sampler.sample_state`; ``sigmas`` is then unused but for
+    σ_0); the per-image grids [B, K + 1] of each batch are appended to ``grids``, and the calls
+    per batch count its NFE and its JVPs (one call each)."""
     counter = CountingDenoiser(D)
     out, calls = [], 0
     blocks = sorted({s // batch for s in seeds})
@@ -98,7 +106,13 @@ def generate(
         bs = [s for s in range(b * batch, (b + 1) * batch) if s in seeds]
         z, labels = seed_latents(bs, shape, n_classes, device)
         counter.reset()
-        x = sample(counter, z * float(sigmas[0]), sigmas, solver=solver, labels=labels)
+        if policy is None:
+            x = sample(counter, z * float(sigmas[0]), sigmas, solver=solver, labels=labels)
+        else:
+            with torch.enable_grad():  # the features' |Q| is a JVP (reverse mode: a backward)
+                x, g, _ = sample_state(counter, z * policy.clock.T, policy, solver, labels)
+            if grids is not None:
+                grids.append(g.cpu().numpy())
         calls = counter.calls
         out.append(to_uint8_nhwc(x))
     return np.concatenate(out), np.asarray(list(seeds), dtype=np.int64), calls
@@ -113,6 +127,25 @@ def _parse_seeds(text: str) -> range:
     if hi < lo or lo < 0:
         raise argparse.ArgumentTypeError(f"empty or negative seed range {text!r}")
     return range(lo, hi + 1)
+
+
+def _policy_for(path: str, schedule: str, sched, solver: str) -> StatePolicy:
+    """The state policy at ``path``, refused unless it was written with ``schedule`` (its
+    provenance holds that file's sha256, :mod:`artrl.art.distill`) for a solver it can run."""
+    policy, prov = load_policy(path)
+    if prov.get("schedule_sha256") != file_sha256(schedule):
+        raise InputError(
+            f"{path}: this policy was written with {prov.get('schedule', 'another schedule')}, "
+            f"not with {schedule} (sha256 differs); make both with one python -m "
+            "artrl.art.distill --out SCHEDULE --policy-out POLICY"
+        )
+    if policy.clock.K != sched.K or policy.clock.T != sched.sigma_max:
+        raise InputError(f"{path}: policy K/T {policy.clock.K}/{policy.clock.T} != schedule's")
+    if solver not in PER_SAMPLE_STEPS:
+        raise InputError(
+            f"--policy: the state-dependent sampler runs {sorted(PER_SAMPLE_STEPS)}, not {solver}"
+        )
+    return policy
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -131,6 +164,12 @@ def main(argv: list[str] | None = None) -> Path:
         default=None,
         help="JSON object: what the schedule's slot expects of the file (dataset, K, "
         "sigma_max, config_digest); a file that differs is refused",
+    )
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="state-policy JSON (python -m artrl.art.distill --policy-out, written with "
+        "--schedule): each image on the σ-grid the policy chooses at its own state (issue 17)",
     )
     p.add_argument("--solver", choices=list(SOLVERS), default="heun")
     p.add_argument("--seeds", type=_parse_seeds, required=True, help="inclusive range, e.g. 0-999")
@@ -153,6 +192,8 @@ def main(argv: list[str] | None = None) -> Path:
             raise InputError(f"{a.schedule}: {e}") from None
         if not np.array_equal(sigmas, sched.sigmas):
             print(f"σ-grid rounded by the network's round_sigma: {np.round(sigmas, 6).tolist()}")
+    policy = None if a.policy is None else _policy_for(a.policy, a.schedule, sched, a.solver)
+    grids: list[np.ndarray] = []
     t0 = time.perf_counter()
     images, seeds, calls = generate(
         bundle.D,
@@ -164,8 +205,14 @@ def main(argv: list[str] | None = None) -> Path:
         n_classes=bundle.n_classes,
         device=a.device,
         progress=not a.no_progress,
+        policy=policy,
+        grids=grids,
     )
     expect = nfe(a.solver, sched.K)
+    extra: dict = {}
+    if policy is not None:  # calls = NFE + one per JVP (K_l − 1 per image: artrl.art.state_sampler)
+        extra = {"jvps": policy.K_l - 1, "actor_calls": policy.K_l - 1}
+        calls -= extra["jvps"]
     if calls != expect:
         raise SystemExit(f"error: solver made {calls} denoiser calls per batch, expected {expect}")
     seconds = time.perf_counter() - t0
@@ -185,7 +232,17 @@ def main(argv: list[str] | None = None) -> Path:
         "seeds": [a.seeds.start, a.seeds.stop - 1],
         "numerics": numerics_record(),  # threads and CPU kernels the images were computed with
     }
-    write_npz(a.out, images=images, seeds=seeds, meta=np.array(json.dumps(meta)))
+    arrays = {"images": images, "seeds": seeds}
+    if policy is not None:  # the per-image grids: the state-dependent sampler's own schedule
+        g = np.concatenate(grids)
+        meta |= extra | {
+            "policy": str(a.policy),
+            "policy_sha256": file_sha256(a.policy),
+            "sigma_mean": g.mean(0).tolist(),
+            "sigma_sd": g.std(0).tolist(),
+        }
+        arrays["sigmas"] = g
+    write_npz(a.out, **arrays, meta=np.array(json.dumps(meta)))
     print(f"{len(seeds)} images, NFE {calls}, {seconds:.1f} s -> {a.out}")
     return Path(a.out)
 

@@ -52,6 +52,31 @@ rule art_distill:
         " --seed {params.seed:q} --config-digest {params.digest:q} --out {output:q} > {log:q} 2>&1"
 
 
+# the state-dependent sampler (issue 17): the source ART-RL run's distilled grid (the row's
+# σ-figure and cost) and its actor as a policy file bound to that grid (its sha256)
+rule art_state_schedule:
+    input:
+        W.art_state_input,
+    output:
+        schedule="results/{rep}schedules/{dataset}/{name}/K{K}.json",
+        policy="results/{rep}schedules/{dataset}/{name}/K{K}.policy.json",
+    log:
+        "results/logs/{rep}art_state_schedule/{dataset}/{name}/K{K}.log",
+    benchmark:
+        SCHEDULE_BENCHMARK
+    wildcard_constraints:
+        name=ART_STATE_RE,
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        seed=W.rep_seed,
+        digest=W.schedule_digest,
+    shell:
+        "python -m artrl.art.distill --rollouts {input:q} --dataset {wildcards.dataset:q}"
+        " --seed {params.seed:q} --config-digest {params.digest:q} --method art_state"
+        " --out {output.schedule:q} --policy-out {output.policy:q} > {log:q} 2>&1"
+
+
 rule art_diagnostics:
     input:
         train_log="results/{rep}art/{dataset}/{name}/K{K}/train_log.csv",

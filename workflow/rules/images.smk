@@ -74,6 +74,7 @@ rule sample_shard:
     input:
         schedule="results/{rep}schedules/{dataset}/{name}/K{K}.json",
         model=W.model_files,
+        policy=W.policy_input,
     output:
         "results/{rep}samples/{dataset}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz",
     log:
@@ -94,9 +95,11 @@ rule sample_shard:
         torch_threads=W.torch_threads("sample"),
         device=W.torch_device,
         expect=W.schedule_expect,
+        policy=W.policy_args,
     shell:
         "python -m artrl.sample --dataset-config {params.dataset_config:q}"
-        " --schedule {input.schedule:q} --expect {params.expect:q} --solver {wildcards.solver:q}"
+        " --schedule {input.schedule:q} {params.policy:q} --expect {params.expect:q}"
+        " --solver {wildcards.solver:q}"
         " --seeds {wildcards.lo:q}-{wildcards.hi:q} --batch {params.batch:q} --no-progress"
         " --threads {params.torch_threads:q}"
         " --device {params.device:q} --out {output:q} > {log:q} 2>&1"

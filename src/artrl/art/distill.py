@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from artrl.art.clock import average_grids
-from artrl.io import read_npz_all, run_cli
+from artrl.io import file_sha256, read_npz_all, run_cli
 from artrl.schedules import Schedule, ScheduleError, from_psi, validate
 
 __all__ = ["distill", "main"]
@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         "executed for clock: sigma, mean (the settled policy's grids) for clock: log",
     )
     p.add_argument("--out", required=True, help="schedule JSON to write")
+    p.add_argument(
+        "--policy-out",
+        default=None,
+        help="also write the run's actor as a state-dependent policy JSON (issue 17; clock: "
+        "log runs), its provenance the schedule's and the schedule file's sha256",
+    )
     return p
 
 
@@ -128,9 +134,37 @@ def main(argv: list[str] | None = None) -> Path:
         config_digest=a.config_digest,
         extra=info,
     )
+    policy = None if a.policy_out is None else _policy_doc(z, a.rollouts, K)
     out = sched.save(a.out)
     print(f"distilled {info['trajectories']} trajectories ({info['dropped']} dropped) -> {out}")
+    if policy is not None:
+        # bound to the grid written with it: the sampler checks the schedule file's digest
+        prov = {k: getattr(sched, k) for k in ("method", "dataset", "K", "seed", "config_digest")}
+        policy["provenance"] = {**prov, "schedule": str(out), "schedule_sha256": file_sha256(out)}
+        from artrl.art.state_sampler import write_doc
+
+        print(f"state-dependent policy -> {write_doc(a.policy_out, policy)}")
     return out
+
+
+def _policy_doc(z: dict, rollouts: str, K: int) -> dict:
+    """The policy document a clock: log run stored in its rollouts file, checked."""
+    from artrl.art.state_sampler import policy_from_document  # torch: only with --policy-out
+
+    if "policy" not in z:
+        raise SystemExit(
+            f"error: {rollouts}: no 'policy' in this rollouts file. Only an ART-RL run on the "
+            "scale-free clock (clock: log) written by this version of python -m artrl.art.train "
+            "stores its actor; rerun the training."
+        )
+    try:
+        doc = json.loads(str(z["policy"]))
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"error: {rollouts}: its 'policy' is not JSON ({e})") from None
+    policy, _ = policy_from_document(doc, f"{rollouts} (policy)")
+    if policy.clock.K != K:
+        raise SystemExit(f"error: {rollouts}: its policy has K={policy.clock.K}, the run K={K}")
+    return doc
 
 
 if __name__ == "__main__":

@@ -50,7 +50,10 @@ __all__ = [
     "StatePolicy",
     "SamplerCost",
     "sample_state",
+    "policy_document",
+    "policy_from_document",
     "save_policy",
+    "write_doc",
     "load_policy",
 ]
 
@@ -116,6 +119,8 @@ class StatePolicy:
         the batch into one matrix product whose kernel, and so its rounding, depends on B."""
         if self.clock.actor_inputs == "time":
             z = z[..., :3]
+        if next(self.actor.parameters()).device != z.device:  # a CPU-loaded policy on a GPU
+            self.actor.to(z.device)
         h = z.to(self.dtype)
         for m in self.actor.net:
             if isinstance(m, torch.nn.Linear):
@@ -194,11 +199,11 @@ def sample_state(
 # The policy file
 
 
-def save_policy(path: str | Path, policy: StatePolicy, provenance: dict[str, Any]) -> Path:
-    """Write ``policy`` as JSON (atomically): format, provenance, clock, actor weights."""
+def policy_document(policy: StatePolicy, provenance: dict[str, Any]) -> dict[str, Any]:
+    """``policy`` as a JSON-able document: format, provenance, clock, actor weights (float64)."""
     actor = policy.actor
     linears = [m for m in actor.net if isinstance(m, torch.nn.Linear)]
-    doc = {
+    return {
         "format": FORMAT,
         "provenance": provenance,
         "clock": asdict(policy.clock),
@@ -213,6 +218,15 @@ def save_policy(path: str | Path, policy: StatePolicy, provenance: dict[str, Any
             },
         },
     }
+
+
+def save_policy(path: str | Path, policy: StatePolicy, provenance: dict[str, Any]) -> Path:
+    """Write ``policy`` as JSON (atomically): :func:`policy_document`."""
+    return write_doc(path, policy_document(policy, provenance))
+
+
+def write_doc(path: str | Path, doc: dict[str, Any]) -> Path:
+    """Write a :func:`policy_document` (atomically, keys sorted)."""
     return write_text(Path(path), json.dumps(doc, sort_keys=True) + "\n")
 
 
@@ -224,8 +238,14 @@ def load_policy(path: str | Path) -> tuple[StatePolicy, dict[str, Any]]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not a readable state-policy JSON file ({e})") from None
+    return policy_from_document(doc, str(path))
+
+
+def policy_from_document(doc: Any, where: str) -> tuple[StatePolicy, dict[str, Any]]:
+    """(policy, provenance) from a :func:`policy_document`; ``where`` names its file in the
+    :class:`artrl.io.InputError` for another format or a missing or malformed entry."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"{path}: not a state-policy file (format {FORMAT!r} expected)")
+        raise InputError(f"{where}: not a state-policy file (format {FORMAT!r} expected)")
     try:
         clock = Clock(**doc["clock"])
         a = doc["actor"]
@@ -238,5 +258,6 @@ def load_policy(path: str | Path) -> tuple[StatePolicy, dict[str, Any]]:
         actor.load_state_dict(sd)
         policy = StatePolicy(actor, clock)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-        raise InputError(f"{path}: malformed state-policy file ({type(e).__name__}: {e})") from None
+        msg = f"{where}: malformed state-policy file ({type(e).__name__}: {e})"
+        raise InputError(msg) from None
     return policy, dict(doc.get("provenance", {}))

@@ -23,6 +23,7 @@ import pandas as pd
 
 from artrl.art.logrl import LogClockTrainer
 from artrl.art.rl import ARTConfig, ARTTrainer
+from artrl.art.state_sampler import StatePolicy, policy_document
 from artrl.device import (
     DEVICE_HELP,
     device_arg,
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             "sigmas_executed": tr.buffer_sigmas,
             "convention": np.str_(tr.cfg.convention),
             "sigma_min": np.float64(tr.cfg.sigma_min),
+            # the settled actor itself, for the state-dependent sampler (issue 17): the
+            # document of artrl.art.state_sampler, given its provenance by artrl.art.distill
+            "policy": np.str_(json.dumps(policy_document(StatePolicy.from_trainer(tr), {}))),
         }
     else:
         arrays = {"theta": tr.buffer_theta, "mu": tr.buffer_mu}

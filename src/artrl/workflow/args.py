@@ -155,6 +155,12 @@ class Args:
         )
         return ["--paper", "gauss1d"] if same else []
 
+    def policy_args(self, wildcards, input):
+        """--policy of python -m artrl.sample for an art_state schedule (issue 17), else none."""
+        p = input.get("policy") if hasattr(input, "get") else getattr(input, "policy", None)
+        p = [p] if isinstance(p, str) else list(p or [])  # a named input may be a list of one
+        return ["--policy", p[0]] if p else []
+
     def transfer_args(self, wildcards):
         """Options of python -m artrl.transfer (a list: use {params.x:q})."""
         s = self.schedule_cfg(wildcards.dataset, wildcards.name)

@@ -102,6 +102,31 @@ class Checks:
                 "runs the scale-free clock's actor (artrl.art.state_sampler)"
             )
 
+    def check_art_state(self, dataset, name, ARTConfig):
+        """An art_state schedule (issue 17): its source an art_rl schedule of the data set on
+        the scale-free clock, and every table showing it sampled by Euler or Heun."""
+        where = f"config: datasets/{dataset}/schedules/{name}"
+        d = self.dataset_cfg(dataset)
+        src = d["schedules"].get(d["schedules"][name]["source"])
+        if src is None or src["method"] != "art_rl":
+            raise ConfigError(
+                f"{where}/source must name an art_rl schedule of {dataset!r} (its actor samples)"
+            )
+        if ARTConfig is not None:
+            art = self.art_train_cfg(dataset, d["schedules"][name]["source"]).get("art", {})
+            if ARTConfig.from_dict(art, where=where).clock != "log":
+                raise ConfigError(
+                    f"{where}/source: the state-dependent sampler runs the scale-free clock's "
+                    "actor (artrl.art.state_sampler): its ART-RL run needs clock log"
+                )
+        tables = {s: {"solver": s, "schedules": self.table_names(dataset)} for s in d["solvers"]}
+        for tid, t in {**tables, **d.get("tables", {})}.items():
+            if name in t["schedules"] and t["solver"] not in ("euler", "heun"):
+                raise ConfigError(
+                    f"config: datasets/{dataset}/tables/{tid}: {name} (art_state) samples with "
+                    f"a per-sample σ, which Euler and Heun have and {t['solver']} has not"
+                )
+
     def check_config(self):
         """Cross-field checks the JSON schema cannot express; fail early naming the culprit."""
         self.check_replicate_score_model()
@@ -182,6 +207,8 @@ class Checks:
                         f"{dataset!r} but by a {other[0]} rule in dataset {other[1]!r}; "
                         "use different names (they share output paths)"
                     )
+                if s["method"] == "art_state":
+                    self.check_art_state(dataset, name, ARTConfig)
                 if s["method"] == "art_rl_transfer":
                     src = self.transfer_source(dataset, name)
                     src_ds = s.get("source_dataset", dataset)

@@ -307,6 +307,7 @@ class ConfigAccess:
             "ANALYTIC_RE": names(method_names("art_analytic")),
             "ART_RL_RE": names(method_names("art_rl")),
             "TRANSFER_RE": names(method_names("art_rl_transfer")),
+            "ART_STATE_RE": names(method_names("art_state")),
             "METHOD_RE": names(PACKAGE_METHODS),
             "PLUGIN_METHOD_RE": names(
                 tuple(n for n in SCHEDULE_METHODS if n not in PACKAGE_METHODS)

@@ -17,6 +17,8 @@ class Costs:
             return [f"results/benchmarks/art_q_profile/{dataset}.tsv"] + own
         if METHODS[m].precompute:
             return [f"results/benchmarks/gits_costs/{dataset}/{name}.tsv"] + own
+        if m == "art_state":  # the ART-RL run whose actor it is
+            return [f"results/benchmarks/art_train/{dataset}/{s['source']}/K{K}.tsv"] + own
         if m == "art_rl_transfer":
             src_ds = s.get("source_dataset", dataset)
             src = self.transfer_source(dataset, name)

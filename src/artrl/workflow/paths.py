@@ -31,6 +31,11 @@ def schedule_file(dataset, name, K, r=0):
     return f"results/{rep_prefix(r)}schedules/{dataset}/{name}/K{K}.json"
 
 
+def policy_file(dataset, name, K, r=0):
+    """The state-dependent policy written beside an art_state schedule (issue 17)."""
+    return f"results/{rep_prefix(r)}schedules/{dataset}/{name}/K{K}.policy.json"
+
+
 def metrics_file(dataset, name, K, r=0):
     return f"results/{rep_prefix(r)}metrics/{dataset}/{name}/K{K}.json"
 
@@ -113,6 +118,19 @@ class Inputs:
             r = self.rep_index(wildcards)
             out["costs"] = gits_costs_file(wildcards.dataset, wildcards.name, r)
         return out
+
+    def art_state_input(self, wildcards):
+        """The rollouts of the ART-RL run (same K and replicate) whose actor an art_state
+        schedule is (rule art_state_schedule)."""
+        src = self.schedule_cfg(wildcards.dataset, wildcards.name)["source"]
+        return f"results/{wildcards.rep}art/{wildcards.dataset}/{src}/K{wildcards.K}/rollouts.npz"
+
+    def policy_input(self, wildcards):
+        """A sampling shard's policy file: an art_state schedule's, none for a grid."""
+        if self.schedule_cfg(wildcards.dataset, wildcards.name)["method"] != "art_state":
+            return []
+        r = self.rep_index(wildcards)
+        return [policy_file(wildcards.dataset, wildcards.name, wildcards.K, r)]
 
     def transfer_input(self, wildcards):
         """The source schedule of a transfer, of the same replicate."""

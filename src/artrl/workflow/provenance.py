@@ -72,6 +72,9 @@ class Provenance:
                 "solver": self.method_solver(dataset, name),
                 **self.method_cfg(dataset, name),
             }
+        if method == "art_state":  # the source run's actor and grid (its digest covers them)
+            source = self.schedule_provenance(dataset, entry["source"])
+            return {"schedule": entry, "sigma_max": d["sigma_max"], "source": source}
         if method == "art_rl_transfer":
             src_dataset = entry.get("source_dataset", dataset)
             source = self.schedule_provenance(src_dataset, self.transfer_source(dataset, name))
