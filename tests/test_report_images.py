@@ -383,3 +383,39 @@ def test_fid_table_with_cost_column(tmp_path):
     assert "| Cost (wall) | Denoiser evals |" in _md_line(text, "| Schedule")
     assert _md_line(text, "| ART-RL").endswith("| 40 s | 2.0k |")
     assert "Cost: wall time of the workflow jobs" in text
+
+
+def test_state_paths_figure_from_shards(tmp_path, capsys):
+    """``state-paths``: one panel per state-dependent shard, refused for a shard sampled with
+    another schedule (issue 17)."""
+    from artrl.io import file_sha256, write_npz
+    from artrl.report_images import main
+
+    shards, scheds = [], []
+    rng = np.random.default_rng(0)
+    for K in (3, 4):
+        s = Schedule(edm(K, 80.0, 0.002, convention="code"), "art_state", "digits", K)
+        sp = s.save(tmp_path / f"K{K}.json")
+        g = np.tile(s.sigmas, (40, 1))
+        g[:, 1:-2] *= np.exp(rng.normal(0, 0.2, g[:, 1:-2].shape))  # per-image interior steps
+        meta = {"solver": "heun", "nfe": 2 * K - 1, "schedule_sha256": file_sha256(sp)}
+        images = rng.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8)
+        shard = write_npz(tmp_path / f"K{K}.npz", images=images, sigmas=g,
+                          meta=np.array(json.dumps(meta)))  # fmt: skip
+        shards.append(str(shard))
+        scheds.append(str(sp))
+    out = tmp_path / "paths.png"
+    main(["state-paths", "--shard", *shards, "--schedule", *scheds, "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import torch  # each image's grid coloured by a classifier's class
+
+    from artrl.metrics.digits_features import DigitsNet, save_classifier
+
+    torch.manual_seed(0)
+    clf = save_classifier(tmp_path / "clf.pt", DigitsNet(width=4, feat_dim=8), {"resolution": 8})
+    main(["state-paths", "--shard", *shards, "--schedule", *scheds, "--classifier", str(clf),
+          "--out", str(tmp_path / "classes.png")])  # fmt: skip
+    assert (tmp_path / "classes.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        main(["state-paths", "--shard", *shards, "--schedule", *scheds[::-1], "--out", str(out)])
+    assert "schedule sha256 differs" in capsys.readouterr().err

@@ -235,6 +235,36 @@ rule fid_figure:
         " --labels-json {params.labels:q} --out {output:q} > {log:q} 2>&1"
 
 
+# the state-dependent sampler's per-image grids (issue 17), one panel per K of the table
+rule state_paths_figure:
+    input:
+        unpack(W.state_paths_inputs),
+    output:
+        report(
+            "results/figures/{dataset}_{table}_paths.png",
+            caption="../report/state_paths_figure.rst",
+            category="Images",
+            labels={
+                "dataset": "{dataset}",
+                "table": "{table}",
+                "type": "per-image sigma grids",
+            },
+        ),
+    log:
+        "results/logs/state_paths_figure/{dataset}_{table}.log",
+    wildcard_constraints:
+        dataset=IMAGE_DATASET_RE,
+        table=TABLE_RE,
+    localrule: True
+    conda:
+        "../../envs/artrl.yaml"
+    params:
+        classifier=W.classifier_option,
+    shell:
+        "python -m artrl.report_images state-paths --shard {input.shards:q}"
+        " --schedule {input.schedules:q} {params.classifier:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule sigma_figure:
     input:
         W.sigma_figure_files,

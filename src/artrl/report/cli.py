@@ -9,15 +9,20 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from artrl import registry
 from artrl.costs import load_row_costs
+from artrl.io import file_sha256
 from artrl.report.common import ReportError, _labels, provenance
 from artrl.report.figures import (
     MAX_SIGMA_PANELS,
+    StatePanel,
     art_diagnostics,
     fid_figure,
     sample_grid,
     sigma_figure,
+    state_paths_figure,
     theta_figure,
     w2_figure,
 )
@@ -25,6 +30,7 @@ from artrl.report.matrix import load_cells, write_matrix
 from artrl.report.published import PAPER_FID, PAPER_TABLES, PAPER_THETA, PaperTable
 from artrl.report.records import load_fid, load_fid_file, load_metrics, load_schedules, load_shard
 from artrl.report.tables import write_fid_table, write_w2_table
+from artrl.schedules import Schedule
 
 # ----------------------------------------------------------------------------------------------
 # python -m artrl.report
@@ -241,6 +247,32 @@ def images_parser() -> argparse.ArgumentParser:
     s.add_argument("--title", default=None)
     s.add_argument("--out", required=True, type=Path, help="PNG")
 
+    sp = sub.add_parser(
+        "state-paths",
+        help="per-image σ-grids of state-dependent sampling shards (issue 17), one panel each",
+        formatter_class=fmt,
+    )
+    sp.add_argument(
+        "--shard",
+        nargs="+",
+        required=True,
+        help="shards of python -m artrl.sample --policy (with per-image 'sigmas'), one per K",
+    )
+    sp.add_argument(
+        "--schedule",
+        nargs="+",
+        required=True,
+        help="the schedule written with each shard's policy (its distilled grid), in order",
+    )
+    sp.add_argument(
+        "--classifier",
+        default=None,
+        help="digits classifier (python -m artrl.metrics.digits_features train): colour "
+        "each image's grid by its predicted class",
+    )
+    sp.add_argument("--title", default=None)
+    sp.add_argument("--out", required=True, type=Path, help="PNG")
+
     g = sub.add_parser(
         "sample-grid", help="first n images of one shard per schedule", formatter_class=fmt
     )
@@ -259,9 +291,43 @@ def images_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _state_panels(a: argparse.Namespace) -> list[StatePanel]:
+    """The panels of ``state-paths``: each shard's per-image grids beside its schedule's."""
+    from artrl.io import read_npz_all
+
+    if len(a.shard) != len(a.schedule):
+        raise ReportError(f"{len(a.shard)} --shard but {len(a.schedule)} --schedule")
+    classify = None
+    if a.classifier:
+        import torch
+
+        from artrl.data.digits import from_uint8
+        from artrl.metrics.digits_features import load_classifier, nhwc_uint8_to_nchw
+
+        model, _ = load_classifier(a.classifier)
+
+        def classify(images: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model(from_uint8(nhwc_uint8_to_nchw(images))).argmax(1).numpy()
+
+    panels = []
+    for shard, path in zip(a.shard, a.schedule, strict=True):
+        z = read_npz_all(shard, ("images", "sigmas", "meta"), "state-dependent sampling shard")
+        meta = json.loads(str(z["meta"]))
+        sched = Schedule.load(path)
+        if meta.get("schedule_sha256") != file_sha256(path):
+            raise ReportError(f"{shard} was not sampled with {path} (schedule sha256 differs)")
+        title = f"K = {sched.K}, {meta['solver']} (NFE {meta['nfe']}), {len(z['sigmas'])} images"
+        classes = None if classify is None else classify(z["images"])
+        panels.append(StatePanel(title, z["sigmas"], sched.sigmas, classes))
+    return panels
+
+
 def images_main(argv: list[str] | None = None) -> Path:
     a = images_parser().parse_args(argv)
     try:
+        if a.cmd == "state-paths":
+            return state_paths_figure(_state_panels(a), a.out, title=a.title)
         labels = _labels(a.labels_json)
         if a.cmd in ("fid-table", "fid-figure"):
             dataset = getattr(a, "dataset", None)

@@ -440,6 +440,57 @@ def sigma_figure(
     return _save(fig, out)
 
 
+@dataclass
+class StatePanel:
+    """One panel of :func:`state_paths_figure`: the per-image grids [N, K + 1] of a
+    state-dependent sampling shard, the run's distilled grid [K + 1] and (optionally) each
+    image's class."""
+
+    title: str
+    sigmas: np.ndarray
+    grid: np.ndarray
+    classes: np.ndarray | None = None
+
+
+def state_paths_figure(
+    panels: Sequence[StatePanel], out: str | os.PathLike, *, title: str | None = None, shown=24
+) -> Path:
+    """The state-dependent sampler's per-image σ-grids (issue 17): per panel (one K), the
+    5–95 % band and median of σ_k over every image, ``shown`` images' grids (evenly spaced
+    in the shard) coloured by class, and the distilled time-only grid of the same run dashed.
+    σ_K = 0 is left off the log axis."""
+    if not panels:
+        raise ReportError("state_paths_figure: no panels")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4), squeeze=False)
+    for ax, p in zip(axes[0], panels, strict=True):
+        s = np.asarray(p.sigmas, dtype=float)
+        K = s.shape[1] - 1
+        k = np.arange(K)
+        lo, med, hi = np.quantile(s[:, :K], [0.05, 0.5, 0.95], axis=0)
+        ax.fill_between(k, lo, hi, color="0.8", label="5–95 % of images")
+        ax.plot(k, med, color="0.4", lw=1, label="median image")
+        idx = np.linspace(0, len(s) - 1, min(shown, len(s))).round().astype(int)
+        for i in idx:
+            c = "C0" if p.classes is None else f"C{int(p.classes[i]) % 10}"
+            ax.plot(k, s[i, :K], color=c, alpha=0.55, lw=0.8, marker=".", ms=3)
+        ax.plot(k, np.asarray(p.grid)[:K], "k--", lw=1.5, label="distilled (time-only)")
+        if p.classes is not None:
+            for c in sorted({int(p.classes[i]) for i in idx}):
+                ax.plot([], [], color=f"C{c % 10}", label=f"an image of class {c}")
+        ax.set_yscale("log")
+        ax.set_xticks(k)
+        ax.set_xlabel("step k")
+        ax.set_title(p.title, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel(r"$\sigma_k$ (log scale; $\sigma_K = 0$ not shown)")
+    axes[0][-1].legend(fontsize=6, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
 def mosaic(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
     """Tile uint8 [N, H, W, C] images into one [rows·(H+pad)−pad, cols·(W+pad)−pad, C] image
     (gaps and unused cells white)."""

@@ -161,6 +161,10 @@ class Args:
         p = [p] if isinstance(p, str) else list(p or [])  # a named input may be a list of one
         return ["--policy", p[0]] if p else []
 
+    def classifier_option(self, wildcards, input):
+        """--classifier of ``state-paths`` when the figure's input has one (digits features)."""
+        return ["--classifier", str(input.classifier)] if "classifier" in input.keys() else []
+
     def transfer_args(self, wildcards):
         """Options of python -m artrl.transfer (a list: use {params.x:q})."""
         s = self.schedule_cfg(wildcards.dataset, wildcards.name)

@@ -203,6 +203,38 @@ class Inputs:
         ks_ = self.dataset_cfg(dataset)["solvers"][tid]
         return [(name, K) for name in self.table_names(dataset, tid) for K in ks_]
 
+    def state_tables(self, dataset):
+        """(table id, its first art_state schedule) of the tables with a state-dependent row."""
+        out = []
+        for tid in self.table_ids(dataset):
+            names = dict.fromkeys(n for n, _ in self.fid_cells(dataset, tid))
+            state = [n for n in names if self.schedule_cfg(dataset, n)["method"] == "art_state"]
+            if state:
+                out.append((tid, state[0]))
+        return out
+
+    def table_ks(self, dataset, tid):
+        """The K of one table's columns."""
+        extra = self.extra_tables(dataset).get(tid)
+        return extra["K"] if extra is not None else self.dataset_cfg(dataset)["solvers"][tid]
+
+    def state_paths_inputs(self, wildcards):
+        """Replicate 0's state-dependent shards (the first of each K) and schedules of one
+        table, and the digits classifier that colours each image by class (rule
+        state_paths_figure)."""
+        d, tid = wildcards.dataset, wildcards.table
+        name = dict(self.state_tables(d))[tid]
+        solver = self.solver_of(d, tid)
+        lo, hi = self.shard_ranges(d)[0]
+        ks_ = self.table_ks(d, tid)
+        out = {
+            "shards": [f"results/samples/{d}/{solver}/{name}/K{K}/seeds{lo}-{hi}.npz" for K in ks_],
+            "schedules": [schedule_file(d, name, K) for K in ks_],
+        }
+        if d in self.digits_fid_datasets():
+            out["classifier"] = f"results/fid/{d}/classifier.pt"
+        return out
+
     def solver_of(self, dataset, tid):
         """The solver a table's cells are sampled with."""
         extra = self.extra_tables(dataset).get(tid)

@@ -84,6 +84,7 @@ class Targets:
                     f"{table}.md",
                     f"results/figures/{d}_fid_{tid}.png",
                 ]
+            out += [f"results/figures/{d}_{tid}_paths.png" for tid, _ in self.state_tables(d)]
             out += [
                 f"results/figures/{d}_sigmas.png",
                 f"results/figures/{d}_samples_nfe5.png",
