@@ -38,16 +38,22 @@ def test_art_rl_on_images_yields_valid_schedule(tiny_model, tmp_path):
     assert s.K == 4 and s.sigmas[0] == 80.0 and s.sigmas[-1] == 0.0
 
 
-def test_log_clock_on_images_ends_at_sigma_min(tiny_model, tmp_path):
-    """The scale-free clock in EDM's code convention on a U-Net: every learned grid runs from
-    80 to σ_min exactly (the budget by construction), then 0."""
-    dcfg = {
+def _log_clock_cfg(tiny_model, iterations: int) -> dict:
+    """A data-set entry for ART-RL on the scale-free clock (EDM's code convention) on the tiny
+    U-Net, small enough for a test."""
+    return {
         "model": {"type": "unet", "path": str(tiny_model)},
         "sigma_max": 80.0,
         "analytic": {"convention": "code", "sigma_min": 0.002},
-        "art": {"iterations": 4, "batch": 4, "hidden": 16, "checkpoint_every": 2,
+        "art": {"iterations": iterations, "batch": 4, "hidden": 16, "checkpoint_every": 2,
                 "distill_frac": 0.5, "bank_paths": 8, "bank_points": 32},
     }  # fmt: skip
+
+
+def test_log_clock_on_images_ends_at_sigma_min(tiny_model, tmp_path):
+    """The scale-free clock in EDM's code convention on a U-Net: every learned grid runs from
+    80 to σ_min exactly (the budget by construction), then 0."""
+    dcfg = _log_clock_cfg(tiny_model, iterations=4)
     out = tmp_path / "art"
     train_main(["--dataset-config", json.dumps(dcfg), "--K", "4", "--out-dir", str(out),
                 "--no-progress"])  # fmt: skip
@@ -73,13 +79,7 @@ def test_state_policy_travels_from_training_to_sampling(tiny_model, tmp_path):
     from artrl.sample import main as sample_main
     from artrl.sample import seed_latents, to_uint8_nhwc
 
-    dcfg = {
-        "model": {"type": "unet", "path": str(tiny_model)},
-        "sigma_max": 80.0,
-        "analytic": {"convention": "code", "sigma_min": 0.002},
-        "art": {"iterations": 2, "batch": 4, "hidden": 16, "checkpoint_every": 2,
-                "distill_frac": 0.5, "bank_paths": 8, "bank_points": 32},
-    }  # fmt: skip
+    dcfg = _log_clock_cfg(tiny_model, iterations=2)
     out = tmp_path / "art"
     train_main(["--dataset-config", json.dumps(dcfg), "--K", "3", "--out-dir", str(out),
                 "--seed", "4", "--no-progress"])  # fmt: skip

@@ -13,7 +13,7 @@ import numpy as np
 
 from artrl import registry
 from artrl.costs import load_row_costs
-from artrl.io import file_sha256
+from artrl.io import file_sha256, read_npz_all
 from artrl.report.common import ReportError, _labels, provenance
 from artrl.report.figures import (
     MAX_SIGMA_PANELS,
@@ -293,8 +293,6 @@ def images_parser() -> argparse.ArgumentParser:
 
 def _state_panels(a: argparse.Namespace) -> list[StatePanel]:
     """The panels of ``state-paths``: each shard's per-image grids beside its schedule's."""
-    from artrl.io import read_npz_all
-
     if len(a.shard) != len(a.schedule):
         raise ReportError(f"{len(a.shard)} --shard but {len(a.schedule)} --schedule")
     classify = None

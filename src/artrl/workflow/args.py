@@ -42,6 +42,14 @@ def theta_args(wildcards, input):
 _CUDA = []
 
 
+def _option(flag, input, key):
+    """[flag, file] for the named input ``key`` of a rule (a file, or a list of one), [] when
+    it is absent or empty; ``input`` is Snakemake's InputFiles or a dict."""
+    p = input.get(key)
+    p = [p] if isinstance(p, str) else list(p or [])
+    return [flag, str(p[0])] if p else []
+
+
 def cuda_available():
     """torch.cuda.is_available(), asked once per run (importing torch takes a second)."""
     if not _CUDA:
@@ -157,13 +165,11 @@ class Args:
 
     def policy_args(self, wildcards, input):
         """--policy of python -m artrl.sample for an art_state schedule (issue 17), else none."""
-        p = input.get("policy") if hasattr(input, "get") else getattr(input, "policy", None)
-        p = [p] if isinstance(p, str) else list(p or [])  # a named input may be a list of one
-        return ["--policy", p[0]] if p else []
+        return _option("--policy", input, "policy")
 
     def classifier_option(self, wildcards, input):
         """--classifier of ``state-paths`` when the figure's input has one (digits features)."""
-        return ["--classifier", str(input.classifier)] if "classifier" in input.keys() else []
+        return _option("--classifier", input, "classifier")
 
     def transfer_args(self, wildcards):
         """Options of python -m artrl.transfer (a list: use {params.x:q})."""

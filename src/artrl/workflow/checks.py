@@ -107,13 +107,14 @@ class Checks:
         the scale-free clock, and every table showing it sampled by Euler or Heun."""
         where = f"config: datasets/{dataset}/schedules/{name}"
         d = self.dataset_cfg(dataset)
-        src = d["schedules"].get(d["schedules"][name]["source"])
+        source = d["schedules"][name]["source"]
+        src = d["schedules"].get(source)
         if src is None or src["method"] != "art_rl":
             raise ConfigError(
                 f"{where}/source must name an art_rl schedule of {dataset!r} (its actor samples)"
             )
         if ARTConfig is not None:
-            art = self.art_train_cfg(dataset, d["schedules"][name]["source"]).get("art", {})
+            art = self.art_train_cfg(dataset, source).get("art", {})
             if ARTConfig.from_dict(art, where=where).clock != "log":
                 raise ConfigError(
                     f"{where}/source: the state-dependent sampler runs the scale-free clock's "

@@ -200,8 +200,11 @@ class Inputs:
                 if self.included(self.schedule_cfg(dataset, n), dataset)
             ]
             return [(name, K) for name in names for K in extra["K"]]
-        ks_ = self.dataset_cfg(dataset)["solvers"][tid]
-        return [(name, K) for name in self.table_names(dataset, tid) for K in ks_]
+        return [
+            (name, K)
+            for name in self.table_names(dataset, tid)
+            for K in self.table_ks(dataset, tid)
+        ]
 
     def state_tables(self, dataset):
         """(table id, its first art_state schedule) of the tables with a state-dependent row."""
