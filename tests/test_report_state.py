@@ -118,6 +118,33 @@ def test_a_tie_is_marked_not_bolded(tmp_path):
     assert "**" not in line and line.count("≈") == 2  # both K of the Euler table
 
 
+def test_the_best_competitor_and_the_state_row_against_it(tmp_path):
+    # GITS is the best of the non-ART rows in both columns: far below the state row at K = 2,
+    # within its spread at K = 5 (0.1 ± 0.005 against 0.101 ± 0.001)
+    def w2(row, solver, K, r):
+        if row == "gits":
+            return 0.1 if K == 2 else 0.1 * (1.0 + 0.05 * (r - 1))
+        return _w2(row, solver, K, r)
+
+    df, md, _ = _report(tmp_path, [_doc(r, w2) for r in range(3)])
+    st = df[df["row"] == "art_state"]
+    assert set(st["best_competitor"]) == {"gits"} and df["best_competitor"].notna().sum() == 4
+    k5 = st[(st["K"] == 5) & (st["solver"] == "heun")].iloc[0]
+    assert k5["best_competitor_w2"] == pytest.approx(0.1)
+    assert k5["best_competitor_w2_sd"] == pytest.approx(0.005)
+    line = next(ln for ln in md.splitlines() if ln.startswith("Best competitor"))
+    assert "K=2 GITS 0.1000" in line and "K=5 GITS 0.1000 ± 0.0050, tied" in line
+    assert line.split("; ")[0].endswith("higher")
+    # a file made before the competing rows: no competitor rows, the EDM row is the best
+    old = [_doc(r, _w2) for r in range(3)]
+    for d in old:
+        for res in d["results"]:
+            for row in ("gits", "ld3", "dmn"):
+                del res["w2"][row], res["art_cost"][row]
+    df, md, _ = _report(tmp_path, old)
+    assert "gits" not in set(df["row"]) and set(df["best_competitor"].dropna()) == {"edm"}
+
+
 def test_replicates_must_agree(tmp_path):
     a, b = _doc(0, _w2), _doc(1, _w2)
     b["config_digest"] = "other"

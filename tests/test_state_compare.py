@@ -11,10 +11,12 @@ import torch
 from artrl.art.state_sampler import load_policy, sample_state
 from artrl.art.train import make_trainer
 from artrl.io import InputError
+from artrl.methods.dmn import dmn_schedule
+from artrl.methods.gits import fine_grid, gits_schedule
 from artrl.metrics.mixture import target_quantiles, w2_quantile_1d
 from artrl.models.mixture import GaussianMixture1D
 from artrl.solvers import nfe, sample
-from artrl.state_compare import ROWS, baseline_grid, main, state_headroom
+from artrl.state_compare import ROWS, Competitors, baseline_grid, main, state_headroom
 
 SMALL_ART = {"jvp_mode": "reverse", "iterations": 12, "bank_paths": 32, "bank_points": 48}
 PROBLEM = {
@@ -70,6 +72,19 @@ def test_every_row_and_the_numbers_it_reports(run):
                 torch.tensor(shown[0], dtype=torch.float64), grids[0], rtol=0, atol=0
             )  # the first shown path is sample 0's
         assert all(np.isfinite(v) and v > 0 for v in r["art_cost"].values())
+        # the competing rows: GITS and LD3 made for each solver, DMN one grid
+        comp = Competitors(mix, 3.0, 0)
+        assert r["grids"]["dmn"] == dmn_schedule(K, 3.0, 0.002)[0].tolist()
+        for solver in ("euler", "heun"):
+            g = r["solver_grids"][solver]
+            assert g["gits"] == comp.gits(K, solver).tolist()
+            assert g["ld3"] == comp.ld3(K, solver).tolist()
+            for name in ("gits", "ld3"):
+                want = w2_quantile_1d(sample(mix, x_T, g[name], solver=solver).numpy(), q)
+                assert r["w2"][name][solver] == want
+        if K > 2:  # K = 2 has one free σ; LD3 moves it differently for each solver
+            assert r["solver_grids"]["euler"]["ld3"] != r["solver_grids"]["heun"]["ld3"]
+    assert d["competitors"]["gits"]["fine_steps"] == 400
 
 
 def test_a_fixed_seed_gives_the_same_bytes_and_another_seed_another_run(run, tmp_path):
@@ -93,6 +108,18 @@ def test_headroom_is_zero_for_one_gaussian_and_not_for_two_widths(model, lo, hi)
     tr = make_trainer({"model": model, "sigma_max": 3.0, "art": SMALL_ART}, 3, 0)
     h = state_headroom(tr)
     assert lo < h["gain"] < hi and h["per_path"] <= h["time_only"] * (1 + 1e-12)
+
+
+def test_the_cached_gits_cost_matrix_gives_gits_schedule_itself():
+    # Competitors keeps one cost matrix per solver for every K: the same grids as GITS made
+    # from scratch at each K, from the same seeded start points
+    mix = GaussianMixture1D([0.5, 0.5], [-2.0, 2.0], [0.05, 1.0])
+    comp = Competitors(mix, 3.0, 5, {"gits": {"trajectories": 32, "fine_steps": 40}})
+    x = mix.sample_prior(32, 3.0, torch.Generator().manual_seed(5))
+    for K in (3, 6):
+        want = gits_schedule(mix, K, x, fine_sigmas=fine_grid(3.0, 40), solver="heun")[0]
+        np.testing.assert_array_equal(comp.gits(K, "heun"), want)
+    assert list(comp._gits) == ["heun"]
 
 
 def test_a_problem_that_is_not_a_mixture_is_refused(tmp_path):

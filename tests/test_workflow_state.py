@@ -56,6 +56,9 @@ def test_the_jobs_arguments():
         "model": {"type": "mixture", "weights": [0.5, 0.5], "means": [-2.0, 2.0],
                   "stds": [0.05, 1.0]},
         "sigma_max": 3.0,
+        "competitors": {"gits": {"trajectories": 256, "fine_steps": 400, "teacher_solver": "heun"},
+                        "ld3": {"samples": 256, "teacher_K": 64, "iterations": 300},
+                        "dmn": {"sigma_min": 0.002}},
     }  # fmt: skip
     args = w.state_args(_w(problem="two_widths", rep="rep2/"))
     assert args == ["--K", "2", "3", "5", "10", "--samples", "20000", "--solvers", "euler",

@@ -10,6 +10,12 @@ the same n stratified prior points for every row (:mod:`artrl.metrics.mixture`):
   time-only optimum of the Euler ART cost; :meth:`LogClockTrainer.bank_analytic`);
 * ``art_state``: the state-dependent sampler, each sample on the clock the actor's mean
   chooses at its own state (:mod:`artrl.art.state_sampler`), with the same NFE;
+* ``gits``, ``ld3``, ``dmn``: the competing time-only methods (docs/references.md §4), made
+  on this mixture as the workflow makes them on the data sets: GITS (dynamic programming over
+  a fine teacher grid, arXiv 2405.11326) and LD3 (teacher matching through the solver, arXiv
+  2405.15506) from their own seeded draws of x_T ~ p_{σ_max} (the replicate's seed), each for
+  the solver it is sampled with; DMN (arXiv 2402.17376) is model-free. Settings: the block's
+  ``competitors`` over :data:`COMPETITOR_DEFAULTS`;
 * ``edm``, ``dpm``, ``uniform``: the closed-form time-only baselines.
 
 For each row and solver: the quantile W2 to the mixture (no Monte-Carlo noise, so the spread
@@ -40,16 +46,37 @@ from artrl.art.state_sampler import StatePolicy, sample_state, save_policy
 from artrl.art.train import make_trainer
 from artrl.device import numerics_record, set_threads, threads_arg
 from artrl.io import InputError, config_digest, load_dataset_config, run_cli, write_json
+from artrl.methods.dmn import dmn_schedule
+from artrl.methods.gits import fine_grid, gits_costs, schedule_from_costs
+from artrl.methods.ld3 import ld3_schedule, teacher_samples
 from artrl.metrics.mixture import target_quantiles, w2_quantile_1d
 from artrl.models import build
 from artrl.models.mixture import GaussianMixture1D
 from artrl.solvers import nfe, sample
 
-__all__ = ["BASELINES", "ROWS", "compare_at_K", "main", "mixture_of"]
+__all__ = [
+    "BASELINES",
+    "COMPETITORS",
+    "COMPETITOR_DEFAULTS",
+    "ROWS",
+    "compare_at_K",
+    "Competitors",
+    "main",
+    "mixture_of",
+]
 
 #: the closed-form time-only baselines (paper convention: σ_K = 0, as the 1-D table)
 BASELINES = ("edm", "dpm", "uniform")
-ROWS = ("art_rl", "art_analytic", "art_state", *BASELINES)
+#: the competing methods; GITS and LD3 make one grid per solver, DMN one for both
+COMPETITORS = ("gits", "ld3", "dmn")
+#: their settings (paper convention, σ_K = 0, as the other rows); GITS's fine grid as the 1-D
+#: table's (config.yaml gauss1d), LD3's and DMN's the methods' defaults
+COMPETITOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gits": {"trajectories": 256, "fine_steps": 400, "teacher_solver": "heun", "rho": 7.0},
+    "ld3": {"samples": 256, "teacher_K": 64, "teacher_sigma_min": 0.002, "iterations": 300},
+    "dmn": {"sigma_min": 0.002},
+}
+ROWS = ("art_rl", "art_analytic", "art_state", *COMPETITORS, *BASELINES)
 DPM_SIGMA_MIN = 1e-4  # the 1-D table's DPM row (config.yaml gauss1d)
 PATHS_SHOWN = 24  # whole per-sample clocks kept for the figure (at evenly spaced quantiles)
 
@@ -69,6 +96,49 @@ def baseline_grid(name: str, K: int, T: float) -> np.ndarray:
     if name == "uniform":
         return S.uniform(K, T)
     raise ValueError(f"unknown baseline {name!r}")
+
+
+class Competitors:
+    """The competing methods' grids [T, …, 0] on one mixture (module docstring). What does not
+    depend on K is made once and kept: GITS's cost matrix per solver (its teacher paths start
+    from ``mix.sample_prior`` with a generator seeded by ``seed``) and LD3's teacher samples
+    (drawn the same way). ``settings`` override :data:`COMPETITOR_DEFAULTS` per method."""
+
+    def __init__(self, mix: GaussianMixture1D, T: float, seed: int, settings: dict | None = None):
+        self.mix, self.T, self.seed = mix, float(T), int(seed)
+        self.cfg = {k: {**v, **(settings or {}).get(k, {})} for k, v in COMPETITOR_DEFAULTS.items()}
+        self._gits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._ld3: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _start(self, n: int) -> torch.Tensor:
+        return self.mix.sample_prior(n, self.T, torch.Generator().manual_seed(self.seed))
+
+    def gits(self, K: int, solver: str) -> np.ndarray:
+        g = self.cfg["gits"]
+        if solver not in self._gits:
+            fine = fine_grid(self.T, int(g["fine_steps"]), "edm", rho=float(g["rho"]))
+            x = self._start(int(g["trajectories"]))
+            self._gits[solver] = gits_costs(
+                self.mix, x, fine_sigmas=fine, solver=solver, teacher_solver=g["teacher_solver"]
+            )
+        return schedule_from_costs(*self._gits[solver], K)[0]
+
+    def ld3(self, K: int, solver: str) -> np.ndarray:
+        c = self.cfg["ld3"]
+        if self._ld3 is None:
+            x = self._start(int(c["samples"]))
+            target = teacher_samples(
+                self.mix, x, self.T, K=int(c["teacher_K"]), sigma_min=float(c["teacher_sigma_min"])
+            )
+            self._ld3 = (x, target)
+        x, target = self._ld3
+        return ld3_schedule(
+            self.mix, K, self.T, x, target, solver=solver, iterations=int(c["iterations"]),
+            seed=self.seed,
+        )[0]  # fmt: skip
+
+    def dmn(self, K: int) -> np.ndarray:
+        return dmn_schedule(K, self.T, float(self.cfg["dmn"]["sigma_min"]))[0]
 
 
 @torch.no_grad()
@@ -129,6 +199,7 @@ def compare_at_K(
     *,
     policy_out: Path | None = None,
     provenance: dict | None = None,
+    competitors: Competitors | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Every row of the comparison at one K (module docstring)."""
@@ -144,12 +215,17 @@ def compare_at_K(
         save_policy(policy_out, policy, {**(provenance or {}), "K": K, "seed": seed})
     grids = {"art_rl": tr.distilled()[0], "art_analytic": tr.bank_analytic()}
     grids |= {b: baseline_grid(b, K, T) for b in BASELINES}
+    t0 = time.perf_counter()
+    comp = competitors if competitors is not None else Competitors(mix, T, seed)
+    grids["dmn"] = comp.dmn(K)
+    per_solver = {s: {"gits": comp.gits(K, s), "ld3": comp.ld3(K, s)} for s in solvers}
+    comp_s = time.perf_counter() - t0
     x_T = mix.stratified_prior(samples, T)
     q = target_quantiles(mix, samples)
     w2: dict[str, dict[str, float]] = {r: {} for r in ROWS}
     state: dict[str, Any] = {}
     for solver in solvers:
-        for name, g in grids.items():
+        for name, g in (grids | per_solver[solver]).items():
             w2[name][solver] = w2_quantile_1d(sample(mix, x_T, g, solver=solver).numpy(), q)
         t1 = time.perf_counter()
         x0, sg, cost = sample_state(mix, x_T, policy, solver)
@@ -170,15 +246,28 @@ def compare_at_K(
         }
         if cost.nfe != nfe(solver, K):
             raise RuntimeError(f"state sampler used {cost.nfe} NFE, not {nfe(solver, K)}")
-    bank = {name: tr.bank_costs(grids[name])["refined"] for name in grids}
+    # the ART cost table is Euler's (Eq. 9 is the Euler step's error): GITS and LD3 as made for
+    # Euler where it is among the solvers
+    cost_solver = "euler" if "euler" in solvers else solvers[0]
+    bank = {name: tr.bank_costs(g)["refined"] for name, g in grids.items()}
+    bank |= {name: tr.bank_costs(g)["refined"] for name, g in per_solver[cost_solver].items()}
     bank["art_state"] = state_bank_cost(tr)
     headroom = state_headroom(tr)
-    print(f"K={K}: ART-RL trained in {train_s:.1f} s; state sampler {elapsed:.2f} s", flush=True)
+    print(
+        f"K={K}: ART-RL trained in {train_s:.1f} s; competitors {comp_s:.1f} s; state sampler "
+        f"{elapsed:.2f} s",
+        flush=True,
+    )
     return {
         "K": K,
         "seed": seed,
         "denoiser_evals": int(tr.D.evals),
         "grids": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in grids.items()},
+        "solver_grids": {
+            s: {k: np.asarray(v, dtype=np.float64).tolist() for k, v in d.items()}
+            for s, d in per_solver.items()
+        },
+        "art_cost_solver": cost_solver,
         "w2": w2,
         "art_cost": bank,
         "bank_paths": int(tr.bank.n),
@@ -191,15 +280,16 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m artrl.state_compare",
         description="One replicate of the state-dependent ART comparison on a 1-D Gaussian "
-        "mixture: ART-RL distilled, ART-analytic, the state-dependent sampler and closed-form "
-        "baselines, quantile W2 per K and solver (issue 17).",
+        "mixture: ART-RL distilled, ART-analytic, the state-dependent sampler, the competing "
+        "methods (GITS, LD3, DMN) and closed-form baselines, quantile W2 per K and solver "
+        "(issue 17).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--problem-config",
         required=True,
         help="JSON string or file: {model: {type: mixture, weights, means, stds}, sigma_max, "
-        "art: {...}}",
+        "art: {...}, competitors: {gits: {...}, ld3: {...}, dmn: {...}}}",
     )
     p.add_argument("--problem", required=True, help="the problem's name (provenance)")
     p.add_argument("--K", type=int, nargs="+", required=True, help="step budgets")
@@ -228,11 +318,12 @@ def main(argv: list[str] | None = None) -> Path:
         "replicate": a.replicate,
     }
     results = []
+    comp = Competitors(mix, float(dcfg["sigma_max"]), a.seed, dcfg.get("competitors"))
     for K in a.K:
         pol = None if a.policy_dir is None else a.policy_dir / f"K{K}.policy.json"
         r = compare_at_K(
             mix, dcfg, K, a.seed, a.samples, a.solvers, policy_out=pol, provenance=prov,
-            progress=a.progress,
+            competitors=comp, progress=a.progress,
         )  # fmt: skip
         print(
             f"K={K}: W2 "
@@ -245,6 +336,7 @@ def main(argv: list[str] | None = None) -> Path:
         "mixture": mix.describe(),
         "model": dcfg["model"],
         "sigma_max": float(dcfg["sigma_max"]),
+        "competitors": comp.cfg,
         "samples": a.samples,
         "solvers": a.solvers,
         "seed": a.seed,

@@ -6,8 +6,11 @@ Input: the replicates' ``python -m artrl.state_compare`` files of one problem. O
   std, min and max over the replicates, the expected ART cost's mean and std, and for
   ``art_state`` the per-replicate difference to the distilled ART-RL grid (mean and std of
   W2(state) − W2(ART-RL), paired by replicate: the same training run made both);
+* on the ``art_state`` rows also the best competitor of the column (lowest mean W2 among
+  :data:`COMPETITOR_ROWS`) and its W2;
 * a Markdown table per solver (rows × K, ``mean ± sd``; bold only where the lead holds beyond
   the spread, ≈ for the rows tied with the best, :func:`artrl.report.replicates.column_marks`),
+  and the state-dependent sampler against the best competitor,
   the ART-cost table, the paired differences and the per-mode last noise level before 0;
 * a figure of W2 against K (one panel per solver, ± sample std bars) and a figure of the
   state-dependent clocks of a few samples coloured by the mode they end in.
@@ -45,11 +48,17 @@ LABELS = {
     "art_rl": "ART-RL (distilled, time-only)",
     "art_analytic": "ART-analytic (time-only)",
     "art_state": "ART-RL state-dependent",
+    "gits": "GITS (for the solver)",
+    "ld3": "LD3-style (L2, for the solver)",
+    "dmn": "DMN (multistep bound)",
     "edm": "EDM (ρ=7)",
     "dpm": "DPM",
     "uniform": "Uniform",
 }
 SOLVER_LABELS = {"euler": "Euler (NFE = K)", "heun": "Heun (NFE = 2K − 1)"}
+#: the rows that are neither ART-RL nor ART-analytic: the best of them (lowest mean W2 in a
+#: column) is "the best competitor" the state-dependent sampler is set against
+COMPETITOR_ROWS = ("gits", "ld3", "dmn", "edm", "dpm", "uniform")
 
 
 def load_replicates(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -84,6 +93,7 @@ def state_table(docs: list[dict]) -> pd.DataFrame:
     for i, K in enumerate(r["K"] for r in docs[0]["results"]):
         res = [d["results"][i] for d in docs]
         for solver in docs[0]["solvers"]:
+            column: dict[str, dict] = {}  # this (K, solver)'s records by row
             for row in _rows(docs):
                 w = [r["w2"][row][solver] for r in res]
                 st = replicate_stats(w)
@@ -110,8 +120,30 @@ def state_table(docs: list[dict]) -> pd.DataFrame:
                     rec |= {"delta_vs_art_rl": diff.mean, "delta_vs_art_rl_sd": diff.sd}
                     last = _last_sigma_by_mode(res, solver)
                     rec |= {f"last_sigma_mode{j}": v for j, v in enumerate(last)}
-                out.append(rec)
+                column[row] = rec
+            rivals = [rec for row, rec in column.items() if row in COMPETITOR_ROWS]
+            if rivals and "art_state" in column:
+                best = min(rivals, key=lambda r: r["w2"])
+                column["art_state"] |= {
+                    "best_competitor": best["row"],
+                    "best_competitor_w2": best["w2"],
+                    "best_competitor_w2_sd": best["w2_sd"],
+                }
+            out += column.values()
     return pd.DataFrame(out)
+
+
+def versus(a: float, a_sd: float, b: float, b_sd: float) -> str:
+    """``lower`` or ``higher`` where the means of a and b differ by more than their summed
+    sample stds (the tables' bold rule), else ``tied``; ``no spread`` for one replicate."""
+    if np.isnan(a_sd):
+        return "no spread (one replicate)"
+    gap = np.nan_to_num(a_sd) + np.nan_to_num(b_sd)
+    if a < b - gap:
+        return "lower"
+    if a > b + gap:
+        return "higher"
+    return "tied"
 
 
 def _last_sigma_by_mode(res: list[dict], solver: str) -> list[float]:
@@ -177,6 +209,25 @@ def state_markdown(
             )
             + ".",
         ]
+        if "best_competitor" in st.columns:
+            lines.append(
+                "Best competitor (lowest mean W2 of "
+                + ", ".join(LABELS[r].split(" (")[0] for r in COMPETITOR_ROWS if r in _rows(docs))
+                + "), and the state-dependent sampler against it (lower/higher beyond the summed "
+                "spreads, else tied): "
+                + "; ".join(
+                    f"K={k} {LABELS[st.loc[k, 'best_competitor']].split(' (')[0]} "
+                    f"{_fmt(st.loc[k, 'best_competitor_w2'], st.loc[k, 'best_competitor_w2_sd'])}, "
+                    + versus(
+                        st.loc[k, "w2"],
+                        st.loc[k, "w2_sd"],
+                        st.loc[k, "best_competitor_w2"],
+                        st.loc[k, "best_competitor_w2_sd"],
+                    )  # fmt: skip
+                    for k in Ks
+                )
+                + "."
+            )
         modes = sorted(c for c in st.columns if c.startswith("last_sigma_mode"))
         if len(modes) > 1:
             lines.append(

@@ -358,10 +358,12 @@ class Args:
     # ------------------------------------------------------------------ state-dependent (17)
     def state_problem_json(self, wildcards):
         """--problem-config of python -m artrl.state_compare: the problem's model and
-        sigma_max, and the block's art settings."""
+        sigma_max, and the block's art and competitors settings."""
         block = self.state_cfg()
         p = block["problems"][wildcards.problem]
         cfg = {"model": p["model"], "sigma_max": p["sigma_max"], "art": block.get("art", {})}
+        if "competitors" in block:
+            cfg["competitors"] = block["competitors"]
         return json.dumps(cfg, sort_keys=True)
 
     def state_args(self, wildcards):
