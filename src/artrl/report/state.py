@@ -296,7 +296,12 @@ def w2_figure(df: pd.DataFrame, docs: list[dict], out: str | Path) -> Path:
         ax.set_ylabel("W2 to the data (quantiles)")
         ax.set_title(f"{docs[0]['problem']}: {SOLVER_LABELS.get(solver, solver)}")
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].legend(fontsize=7, title=f"± sample std, {len(docs)} replicate(s)", title_fontsize=7)
+    # below the panels: with the competing rows there are too many lines for a legend inside
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=7,
+        title=f"± sample std, {len(docs)} replicate(s)", title_fontsize=7,
+    )  # fmt: skip
     return _save(fig, out)
 
 
