@@ -32,7 +32,7 @@ import pandas as pd
 from artrl.io import atomic_write, read_json, run_cli, write_text
 from artrl.report.common import ReportError, provenance, provenance_footer
 from artrl.report.figures import _pyplot, _save, line_style
-from artrl.report.replicates import column_marks, replicate_stats
+from artrl.report.replicates import column_marks, lead_holds, replicate_stats
 from artrl.report.tables import _pm, marked
 
 __all__ = [
@@ -138,10 +138,9 @@ def versus(a: float, a_sd: float, b: float, b_sd: float) -> str:
     sample stds (the tables' bold rule), else ``tied``; ``no spread`` for one replicate."""
     if np.isnan(a_sd):
         return "no spread (one replicate)"
-    gap = np.nan_to_num(a_sd) + np.nan_to_num(b_sd)
-    if a < b - gap:
+    if lead_holds((a, a_sd), (b, b_sd)):
         return "lower"
-    if a > b + gap:
+    if lead_holds((b, b_sd), (a, a_sd)):
         return "higher"
     return "tied"
 
