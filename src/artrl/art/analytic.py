@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from artrl.art.dynamics import batch_norm, drift_and_q, drift_q_heun, euler_step
 from artrl.device import generator, model_device
@@ -63,13 +64,16 @@ def q_profile(
     seed: int = 0,
     batch: int = 4096,
     jvp_mode: str = "auto",
+    progress: bool = False,
 ) -> np.ndarray:
     """E|Q(x, ψ)| at ψ_j = T − σ_j along Heun PF-ODE trajectories over the fine grid ``sigmas``.
 
     The path x(ψ) does not depend on the clock θ (docs/references.md §2.3), so one set of accurate
     rollouts serves every schedule. Returns an array shaped like ``sigmas``.
     """
-    return _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=False)[0]
+    return _profiles(
+        D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=False, progress=progress
+    )[0]
 
 
 def qr_profile(
@@ -83,13 +87,16 @@ def qr_profile(
     seed: int = 0,
     batch: int = 4096,
     jvp_mode: str = "auto",
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(E|Q|, E|R̃|) along the rollouts of :func:`q_profile` (the same q), R̃ being Heun's
     local-error coefficient (``drift_q_heun``, docs/heun_proxy.md): about 3x the cost of q."""
-    return _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=True)
+    return _profiles(
+        D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, heun=True, progress=progress
+    )
 
 
-def _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, *, heun: bool):
+def _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, *, heun, progress=False):
     gen = generator(seed, model_device(D))  # on the network's device
     total = np.zeros(len(sigmas))
     total_r = np.zeros(len(sigmas))
@@ -98,7 +105,13 @@ def _profiles(D, sigmas, prior, n, T, labels, seed, batch, jvp_mode, *, heun: bo
         b = min(batch, n - done)
         x = prior(b, gen).double()
         lab = labels(b, gen) if labels is not None else None
-        for j, s in enumerate(sigmas):
+        bar = tqdm(
+            sigmas,
+            desc="q-profile" + (" (Heun)" if heun else ""),
+            disable=not progress,
+            mininterval=10,
+        )
+        for j, s in enumerate(bar):
             psi = torch.full((b,), T - float(s), dtype=torch.float64, device=x.device)
             if heun:  # the same F and Q (bit for bit) as drift_and_q, and R̃
                 F, Q, Rt = drift_q_heun(D, x, psi, T, lab, mode=jvp_mode)
@@ -155,6 +168,7 @@ def profile(
     seed: int = 0,
     jvp_mode: str = "auto",
     convention: str = "paper",
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(σ_j, q_j = E|Q|) tabulated once per model: every K's schedule is read off it.
 
@@ -162,7 +176,9 @@ def profile(
     the clock, and |Q| ~ 1/σ), ``"paper"`` keeps the whole fine grid.
     """
     tab = _table(fine_sigmas, T, convention)
-    q = q_profile(D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+    q = q_profile(
+        D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode, progress=progress
+    )
     return tab, q
 
 
@@ -177,11 +193,14 @@ def heun_profile(
     seed: int = 0,
     jvp_mode: str = "auto",
     convention: str = "paper",
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(σ_j, q_j = E|Q|, r_j = E|R̃|): :func:`profile` plus Heun's error density r
     (:func:`qr_profile`, about 3x the cost), for ``proxy="heun"``."""
     tab = _table(fine_sigmas, T, convention)
-    q, r = qr_profile(D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode)
+    q, r = qr_profile(
+        D, tab, prior, n, T=T, labels=labels, seed=seed, jvp_mode=jvp_mode, progress=progress
+    )
     return tab, q, r
 
 
@@ -417,6 +436,7 @@ def main(argv: list[str] | None = None):
         "config's analytic.proxy, else euler",
     )
     p.add_argument("--out", default=None, help="schedule JSON (needs --K)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar over the noise levels")
     a = p.parse_args(argv)
     set_threads(a.threads)
     if (a.K is None) != (a.out is None):
@@ -467,6 +487,7 @@ def main(argv: list[str] | None = None):
         bundle = build(dcfg["model"], T, a.device)
         D = CountingDenoiser(bundle.D)  # the cost column: per-sample evaluations (JVP = 1)
         kw = dict(fine_sigmas=fine, n=n, labels=bundle.labels, seed=a.seed, convention=convention)
+        kw["progress"] = not a.no_progress
         if proxy == "heun" or a.heun_profile:
             tab, q, r = heun_profile(D, T, bundle.prior, **kw)
         else:
