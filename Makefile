@@ -34,8 +34,11 @@ compare: install
 demo-digits: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --workflow-profile $(PROFILE) demo_digits --config core_only=True
 
+# the test files run side by side, one file per worker (their module fixtures are built once);
+# TEST_WORKERS=0 runs them in one process
+TEST_WORKERS ?= auto
 test: install
-	$(RUN) $(BIN)/python -m pytest -q --durations=20
+	$(RUN) $(BIN)/python -m pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile
 
 # a few minutes on one GPU: the EDM/ART-RL/sampling/FID path end to end on a random-weight
 # network of CIFAR-10 size, timings and projected GPU-hours (python -m artrl.smoke --help)
