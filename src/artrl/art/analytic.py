@@ -486,8 +486,14 @@ def main(argv: list[str] | None = None):
     else:
         bundle = build(dcfg["model"], T, a.device)
         D = CountingDenoiser(bundle.D)  # the cost column: per-sample evaluations (JVP = 1)
-        kw = dict(fine_sigmas=fine, n=n, labels=bundle.labels, seed=a.seed, convention=convention)
-        kw["progress"] = not a.no_progress
+        kw = dict(
+            fine_sigmas=fine,
+            n=n,
+            labels=bundle.labels,
+            seed=a.seed,
+            convention=convention,
+            progress=not a.no_progress,
+        )
         if proxy == "heun" or a.heun_profile:
             tab, q, r = heun_profile(D, T, bundle.prior, **kw)
         else:
